@@ -1,0 +1,1 @@
+"""Accounts: the user model, allauth wiring, profiles and personal access tokens."""

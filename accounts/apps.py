@@ -1,0 +1,11 @@
+"""App config for accounts: connects allauth's email-confirmed signal to invitations."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "accounts"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401

@@ -1,0 +1,1 @@
+"""The collaboration domain: documents, roles, the Yjs sync protocol, rooms and persistence."""

@@ -1,0 +1,115 @@
+"""Documents, memberships with roles, invitations, and the update log with its snapshots."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class DocumentKind(models.TextChoices):
+    TEXT = "text", "Text document"
+    WHITEBOARD = "whiteboard", "Whiteboard"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+WRITE_ROLES = {Role.OWNER, Role.EDITOR}
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=DocumentKind.choices, default=DocumentKind.TEXT)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_documents"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # The last sequence number handed out in the update log. Appends bump it inside
+    # their transaction, which also serialises appends to one document across processes.
+    last_seq = models.BigIntegerField(default=0)
+    last_edited_at = models.DateTimeField(null=True, blank=True)
+    last_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Membership(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "user"], name="one_membership_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.role} of {self.document}"
+
+
+class Invitation(models.Model):
+    """Access promised to an email address that has no verified account yet."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "email"], name="one_invitation_per_email")
+        ]
+
+
+class DocumentUpdate(models.Model):
+    """One accepted Yjs update: the audit trail and the source of versions."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="updates")
+    seq = models.BigIntegerField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    data = models.BinaryField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "seq"], name="one_update_per_seq")
+        ]
+        ordering = ["document", "seq"]
+
+
+class DocumentSnapshot(models.Model):
+    """The full encoded state of a document after every update up to and including seq."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="snapshots")
+    seq = models.BigIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["document", "seq"], name="one_snapshot_per_seq")
+        ]
+        ordering = ["document", "-seq"]
