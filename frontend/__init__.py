@@ -1,0 +1,1 @@
+"""The pages people use: templates, htmx views and the editor's JS bundle."""
