@@ -4,12 +4,20 @@ import hashlib
 import random
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.validators import RegexValidator
 from django.db import models
 
 CURSOR_COLOURS = [
     "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
     "#42d4f4", "#f032e6", "#469990", "#9a6324", "#800000",
 ]
+
+
+# Exactly what `<input type=color>` submits: the colour reaches other people's pages as a
+# CSS value, so nothing looser is accepted.
+validate_cursor_color = RegexValidator(
+    r"^#[0-9a-fA-F]{6}\Z", "Enter a colour as #rrggbb.", code="invalid_color"
+)
 
 
 def random_cursor_colour() -> str:

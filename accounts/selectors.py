@@ -1,7 +1,17 @@
-"""Account reads: resolving a raw access token to its user."""
+"""Account reads: users by email, a person's access tokens, resolving a raw token."""
+
+from django.db.models import QuerySet
 
 from .models import AccessToken, User, hash_token
 from .services import access_token_touch
+
+
+def user_by_email(*, email: str) -> User | None:
+    return User.objects.filter(email__iexact=email.strip()).first()
+
+
+def access_tokens_for(*, user: User) -> QuerySet[AccessToken]:
+    return AccessToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
 def user_for_access_token(raw: str) -> User | None:

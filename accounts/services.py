@@ -1,17 +1,40 @@
-"""Account writes: issuing and revoking personal access tokens, updating profiles."""
+"""Account writes: users created by an operator, access tokens, profiles."""
 
 import secrets
 
+from allauth.account import signals as allauth_signals
+from allauth.account.models import EmailAddress
+from django.db import transaction
 from django.utils import timezone
 
-from .models import AccessToken, User, hash_token
+from .models import AccessToken, User, hash_token, validate_cursor_color
+
+
+def user_create_verified(*, email: str) -> User:
+    """Create a user whose address an operator vouches for: verified, primary, no password.
+
+    The person signs in after setting a password through the reset flow; scripts use
+    access tokens.
+    """
+    email = User.objects.normalize_email(email).lower()
+    with transaction.atomic():
+        user = User.objects.create_user(email=email, password=None)
+        email_address = EmailAddress.objects.create(
+            user=user, email=email, verified=True, primary=True
+        )
+        # The signal allauth sends when an address is confirmed (its admin sends it too when
+        # marking one verified), so pending invitations for the address are accepted now.
+        allauth_signals.email_confirmed.send(
+            sender=EmailAddress, request=None, email_address=email_address
+        )
+    return user
 
 
 def access_token_create(*, user: User, name: str) -> tuple[AccessToken, str]:
     """Create a token for user; returns the row and the raw token (shown once, never stored)."""
     raw = AccessToken.PREFIX + secrets.token_urlsafe(32)
     token = AccessToken.objects.create(
-        user=user, name=name or "token", token_hash=hash_token(raw), hint=raw[:12]
+        user=user, name=name.strip() or "token", token_hash=hash_token(raw), hint=raw[:12]
     )
     return token, raw
 
@@ -22,8 +45,10 @@ def access_token_revoke(*, user: User, token_id: int) -> bool:
 
 
 def profile_update(*, user: User, display_name: str, cursor_color: str) -> User:
+    # Checked here too, not only in the form: full_clean below does not know the rule.
+    validate_cursor_color(cursor_color)
     user.display_name = display_name.strip()[:80]
-    user.cursor_color = cursor_color
+    user.cursor_color = cursor_color.lower()
     user.full_clean(exclude=["password"])
     user.save(update_fields=["display_name", "cursor_color"])
     return user

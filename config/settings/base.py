@@ -196,3 +196,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
+
+# API clients get JSON, not an HTML page, when a session request fails CSRF.
+CSRF_FAILURE_VIEW = "collab.api.csrf_failure"

@@ -1,0 +1,209 @@
+"""The JSON API: documents, members, content and connect tokens. Thin over services."""
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_http_methods
+
+from . import permissions, selectors, services, store
+from .models import Membership
+from .render import document_json, document_text
+
+
+def error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message}, status=status)
+
+
+def api_login_required(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return error(401, "not_authenticated", "Sign in or send a bearer token.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _body(request) -> dict:
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, RecursionError) as exc:
+        raise services.ServiceError("The body must be a JSON object.") from exc
+    if not isinstance(data, dict):
+        raise services.ServiceError("The body must be a JSON object.")
+    return data
+
+
+def ws_base_url(request) -> str:
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/ws/documents"
+
+
+def _document_json(request, document, role: str) -> dict:
+    base = ws_base_url(request)
+    return {
+        "id": str(document.pk),
+        "title": document.title,
+        "kind": document.kind,
+        "role": role,
+        "owner": {"id": document.owner_id, "name": document.owner.name},
+        "created_at": document.created_at.isoformat(),
+        "updated_at": document.updated_at.isoformat(),
+        "last_edited_at": document.last_edited_at.isoformat() if document.last_edited_at else None,
+        "url": f"/documents/{document.pk}/",
+        "ws_url": f"{base}/{document.pk}",
+        "ws_base_url": base,
+    }
+
+
+def _with_role(view):
+    """Resolve <document_id> to (document, role); 404 when absent or not a member."""
+
+    @wraps(view)
+    def wrapped(request, document_id, *args, **kwargs):
+        document = selectors.document_get(document_id=document_id)
+        role = selectors.role_of(user=request.user, document_id=document_id) if document else None
+        if not permissions.can_read(role):
+            # Not found either way: non-members learn nothing about which ids exist.
+            return error(404, "not_found", "No such document.")
+        return view(request, document, role, *args, **kwargs)
+
+    return wrapped
+
+
+def _service_errors(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.ServiceError as exc:
+            return error(400, "invalid", str(exc))
+
+    return wrapped
+
+
+@require_http_methods(["GET", "POST"])
+@api_login_required
+@_service_errors
+def documents(request):
+    if request.method == "POST":
+        data = _body(request)
+        document = services.document_create(
+            owner=request.user, title=data.get("title", ""), kind=data.get("kind", "text")
+        )
+        return JsonResponse(_document_json(request, document, "owner"), status=201)
+    roles = dict(Membership.objects.filter(user=request.user).values_list("document_id", "role"))
+    items = [
+        _document_json(request, d, roles[d.pk]) for d in selectors.documents_for(user=request.user)
+    ]
+    return JsonResponse({"documents": items})
+
+
+@require_http_methods(["GET", "PATCH", "DELETE"])
+@api_login_required
+@_with_role
+@_service_errors
+def document_detail(request, document, role):
+    if request.method == "PATCH":
+        if not permissions.can_rename(role):
+            return error(403, "forbidden", "Viewers cannot rename a document.")
+        data = _body(request)
+        services.document_rename(document=document, title=data.get("title", ""))
+    elif request.method == "DELETE":
+        if not permissions.can_manage(role):
+            return error(403, "forbidden", "Only owners can delete a document.")
+        services.document_delete(document=document)
+        return HttpResponse(status=204)
+    return JsonResponse(_document_json(request, document, role))
+
+
+def _member_json(membership) -> dict:
+    return {
+        "user_id": membership.user_id,
+        "email": membership.user.email,
+        "name": membership.user.name,
+        "role": membership.role,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@api_login_required
+@_with_role
+@_service_errors
+def members(request, document, role):
+    if request.method == "POST":
+        if not permissions.can_manage(role):
+            return error(403, "forbidden", "Only owners manage members.")
+        data = _body(request)
+        email, new_role = data.get("email", ""), data.get("role", "editor")
+        services.member_add(document=document, email=email, role=new_role, invited_by=request.user)
+        # The same answer whether or not the address has an account.
+        return JsonResponse({"email": email.strip().lower(), "role": new_role}, status=202)
+    payload = {
+        "members": [_member_json(m) for m in selectors.memberships_of(document_id=document.pk)]
+    }
+    if permissions.can_manage(role):
+        payload["invitations"] = [
+            {"email": i.email, "role": i.role}
+            for i in selectors.invitations_of(document_id=document.pk)
+        ]
+    return JsonResponse(payload)
+
+
+@require_http_methods(["PATCH", "DELETE"])
+@api_login_required
+@_with_role
+@_service_errors
+def member_detail(request, document, role, user_id):
+    if not permissions.can_manage(role):
+        return error(403, "forbidden", "Only owners manage members.")
+    try:
+        if request.method == "DELETE":
+            services.member_remove(document=document, user_id=user_id)
+            return HttpResponse(status=204)
+        membership = services.member_update_role(
+            document=document, user_id=user_id, role=_body(request).get("role", "")
+        )
+    except Membership.DoesNotExist:
+        return error(404, "not_found", "No such member.")
+    return JsonResponse(_member_json(membership))
+
+
+@require_http_methods(["GET"])
+@api_login_required
+@_with_role
+def content(request, document, role):
+    fmt = request.GET.get("format", "text")
+    if fmt not in {"text", "json"}:
+        return error(400, "invalid", "format must be text or json.")
+    doc, seq = store.doc_load(document_id=document.pk)
+    body = document_text(doc) if fmt == "text" else document_json(doc)
+    return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
+
+
+@require_http_methods(["POST"])
+@api_login_required
+@_with_role
+def connect_token(request, document, role):
+    token = services.connect_token_issue(user=request.user, document=document)
+    return JsonResponse(
+        {
+            "token": token,
+            "expires_in": settings.COLLAB["CONNECT_TOKEN_MAX_AGE"],
+            "ws_url": f"{ws_base_url(request)}/{document.pk}?token={token}",
+            "role": role,
+        }
+    )
+
+
+def csrf_failure(request, reason=""):
+    """JSON for API clients; Django's own page for everything else."""
+    if request.path.startswith("/api/"):
+        return error(403, "csrf_failed", f"CSRF check failed: {reason}")
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)

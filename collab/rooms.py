@@ -1,0 +1,530 @@
+"""Live rooms: one pycrdt Doc and awareness per document per process, and the registry of them.
+
+A room is the only path in and out of a live document in this process. Client updates
+are checked, applied to the Doc, queued for the store, and relayed to the room's other
+connections and to every other process's copy of the room once their batch is committed
+(so anything a collaborator has seen is already on disk). Updates from other processes
+arrive through the channel layer and go only to local connections: the process that
+received an update from a client is the one that stores it.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+from pycrdt import Awareness, Doc
+
+from . import protocol, store
+from .broadcast import room_group
+from .update_guard import UpdateRejected, check_update
+
+logger = logging.getLogger(__name__)
+
+# Documented close codes (docs/protocol.md).
+CLOSE_MALFORMED = 4400
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_DOCUMENT_GONE = 4404
+CLOSE_TOO_BIG = 1009
+CLOSE_SERVER_ERROR = 1011
+
+# Updates written per transaction at most; a bigger backlog is written in several.
+MAX_BATCH = 2000
+# How often a room re-joins its group: Redis may have restarted and forgotten it.
+GROUP_REFRESH_SECONDS = 60.0
+
+
+class Connection(Protocol):
+    """What a room needs from a socket (the consumer implements it)."""
+
+    user_id: int | None
+    user_name: str
+    user_color: str
+    role: str
+
+    async def send_frame(self, frame: bytes) -> None: ...
+
+    async def close_with(self, code: int, reason: str) -> None: ...
+
+
+class ApplyFailed(ValueError):
+    """pycrdt refused an update (malformed), or panicked on it."""
+
+
+def apply_safely(doc: Doc, update: bytes) -> None:
+    """Apply an update, turning every pycrdt failure (including Rust panics) into ApplyFailed."""
+    try:
+        doc.apply_update(update)
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit):
+        raise
+    except BaseException as exc:
+        # pyo3's PanicException derives from BaseException, not Exception.
+        raise ApplyFailed(f"update refused: {exc}") from exc
+
+
+def diff_safely(doc: Doc, state_vector: bytes) -> bytes:
+    try:
+        return doc.get_update(state_vector)
+    except (KeyboardInterrupt, SystemExit, asyncio.CancelledError, GeneratorExit):
+        raise
+    except BaseException as exc:
+        raise ApplyFailed(f"state vector refused: {exc}") from exc
+
+
+@dataclass(slots=True)
+class _Queued:
+    pending: store.PendingUpdate
+    sender: Connection | None
+    relayed: bool = False
+
+
+@dataclass(eq=False)
+class Room:
+    document_id: str
+    registry: "RoomRegistry"
+    doc: Doc = field(default_factory=Doc)
+    connections: set = field(default_factory=set)
+    channel_name: str | None = None
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        # The awareness only borrows the doc's client id; the server has no presence itself.
+        self.awareness = Awareness(self.doc)
+        self.awareness.set_local_state(None)
+        self._client_ids: dict[Connection, set[int]] = {}
+        self._owner_of_client: dict[int, Connection] = {}
+        self._queue: list[_Queued] = []
+        self._early_messages: list[dict] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self.write_failures = 0
+        self.gone = False
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Join the group, then load: no update committed elsewhere can fall in between."""
+        layer = get_channel_layer()
+        if layer is not None:
+            self.channel_name = await layer.new_channel(prefix="room.")
+            await layer.group_add(room_group(self.document_id), self.channel_name)
+            self._tasks.append(asyncio.create_task(self._listen(layer)))
+        try:
+            doc, _seq = await database_sync_to_async(store.doc_load)(document_id=self.document_id)
+        except BaseException:
+            await self.stop()
+            raise
+        self.doc = doc
+        self.awareness = Awareness(doc)
+        self.awareness.set_local_state(None)
+        for message in self._early_messages:
+            self._handle_layer_message(message)
+        self._early_messages.clear()
+        self._tasks.append(asyncio.create_task(self._write_loop()))
+        self.loaded.set()
+
+    async def stop(self) -> None:
+        layer = get_channel_layer()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if layer is not None and self.channel_name:
+            try:
+                await layer.group_discard(room_group(self.document_id), self.channel_name)
+            except Exception:
+                logger.warning("could not leave group for %s", self.document_id, exc_info=True)
+
+    @property
+    def has_pending_writes(self) -> bool:
+        return bool(self._queue)
+
+    async def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued update is committed; False if that did not happen in time."""
+        deadline = time.monotonic() + timeout
+        while self._queue and not self.gone:
+            if time.monotonic() > deadline:
+                return False
+            self._wake.set()
+            await asyncio.sleep(0.005)
+        return True
+
+    # ------------------------------------------------------------ connections
+
+    async def join(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        self._client_ids[conn] = set()
+        await conn.send_frame(protocol.sync_step1_message(self.doc))
+        if self.awareness.states:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            await conn.send_frame(protocol.awareness_message(update))
+
+    async def leave(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        client_ids = self._client_ids.pop(conn, set())
+        for client_id in client_ids:
+            self._owner_of_client.pop(client_id, None)
+        present = [cid for cid in client_ids if cid in self.awareness.states]
+        if present:
+            self.awareness.remove_awareness_states(present, conn)
+            update = self.awareness.encode_awareness_update(present)
+            await self._send_local(protocol.awareness_message(update), exclude=None)
+            await self._group_send({"type": "room.awareness", "update": update})
+
+    # --------------------------------------------------------------- messages
+
+    async def sync_step1(self, conn: Connection, state_vector: bytes) -> None:
+        update = diff_safely(self.doc, state_vector)
+        await conn.send_frame(protocol.sync_step2_message(update))
+
+    def accept_update(self, conn: Connection, update: bytes) -> None:
+        """Check, apply and queue a client's update; raises UpdateRejected or ApplyFailed."""
+        if update == protocol.EMPTY_UPDATE:
+            return
+        check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        apply_safely(self.doc, update)
+        pending = store.PendingUpdate(update, conn.user_id, timezone.now())
+        self._queue.append(_Queued(pending, conn))
+        self._wake.set()
+
+    async def awareness_update(self, conn: Connection, update: bytes) -> None:
+        client_ids = protocol.awareness_client_ids(update)
+        for client_id in client_ids:
+            owner = self._owner_of_client.get(client_id)
+            if owner is not None and owner is not conn:
+                raise protocol.ProtocolError("awareness for another connection's client id")
+        try:
+            self.awareness.apply_awareness_update(update, conn)
+        except (ValueError, RecursionError, IndexError, RuntimeError, UnicodeDecodeError) as exc:
+            raise protocol.ProtocolError("malformed awareness update") from exc
+        mine = self._client_ids.setdefault(conn, set())
+        for client_id in client_ids:
+            mine.add(client_id)
+            self._owner_of_client[client_id] = conn
+            state = self.awareness.states.get(client_id)
+            if isinstance(state, dict) and isinstance(state.get("user"), dict):
+                # Names and colours come from accounts, not from what a client claims.
+                state["user"] = {
+                    **state["user"],
+                    "name": conn.user_name,
+                    "color": conn.user_color,
+                }
+        encoded = self.awareness.encode_awareness_update(client_ids)
+        # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
+        await self._send_local(protocol.awareness_message(encoded), exclude=None)
+        await self._group_send({"type": "room.awareness", "update": encoded})
+
+    async def query_awareness(self, conn: Connection) -> None:
+        if self.awareness.states:
+            update = self.awareness.encode_awareness_update(list(self.awareness.states))
+            await conn.send_frame(protocol.awareness_message(update))
+
+    # ------------------------------------------------------------------ relay
+
+    async def _send_local(self, frame: bytes, exclude: Connection | None) -> None:
+        for conn in list(self.connections):
+            if conn is exclude:
+                continue
+            try:
+                await conn.send_frame(frame)
+            except Exception:
+                logger.debug("send to a closing connection failed", exc_info=True)
+
+    async def _group_send(self, message: dict) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        message["origin"] = self.registry.process_id
+        try:
+            await layer.group_send(room_group(self.document_id), message)
+        except Exception:
+            # Other processes' copies miss this message; their clients still converge
+            # on reconnect (sync step 1/2 against this process's state or the log).
+            logger.warning("group_send failed for %s", self.document_id, exc_info=True)
+
+    async def _relay(self, entries: Iterable[_Queued]) -> None:
+        updates = []
+        for entry in entries:
+            if entry.relayed:
+                continue
+            entry.relayed = True
+            updates.append(entry.pending.data)
+            await self._send_local(protocol.update_message(entry.pending.data), entry.sender)
+        if updates:
+            await self._group_send({"type": "room.update", "updates": updates})
+
+    # ----------------------------------------------------------------- writer
+
+    async def _write_loop(self) -> None:
+        """Group commit: write whatever queued up while the previous write ran."""
+        backoff = 0.05
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch = self._queue[:MAX_BATCH]
+                try:
+                    await database_sync_to_async(store.updates_append)(
+                        document_id=self.document_id, updates=[e.pending for e in batch]
+                    )
+                except store.DocumentGone:
+                    logger.info(
+                        "document %s deleted; dropping its queued updates", self.document_id
+                    )
+                    self._queue.clear()
+                    await self._document_gone()
+                    return
+                except Exception:
+                    self.write_failures += 1
+                    logger.exception(
+                        "writing %d updates of %s failed (attempt %d); retrying",
+                        len(batch),
+                        self.document_id,
+                        self.write_failures,
+                    )
+                    # Keep collaboration going while the database is down; the updates
+                    # stay queued (and the room loaded) until a write succeeds.
+                    await self._relay(batch)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.05
+                del self._queue[: len(batch)]
+                await self._relay(batch)
+                await self._maybe_compact()
+
+    async def _maybe_compact(self) -> None:
+        try:
+            await database_sync_to_async(store.snapshot_compact)(document_id=self.document_id)
+        except Exception:
+            logger.exception("compaction of %s failed; the log is intact", self.document_id)
+
+    async def compact_on_idle(self) -> None:
+        try:
+            await database_sync_to_async(store.snapshot_compact)(
+                document_id=self.document_id, min_tail=1
+            )
+        except Exception:
+            logger.exception("compaction of %s failed; the log is intact", self.document_id)
+
+    async def _document_gone(self) -> None:
+        self.gone = True
+        for conn in list(self.connections):
+            await conn.close_with(CLOSE_DOCUMENT_GONE, "document deleted")
+
+    # ---------------------------------------------------------- other processes
+
+    async def _listen(self, layer) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            try:
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("channel layer receive failed; retrying", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            if time.monotonic() - last_refresh > GROUP_REFRESH_SECONDS:
+                last_refresh = time.monotonic()
+                try:
+                    await layer.group_add(room_group(self.document_id), self.channel_name)
+                except Exception:
+                    logger.warning("could not refresh group membership", exc_info=True)
+            if message.get("type") == "access.changed":
+                await self._access_changed(message.get("user_id"))
+            elif not self.loaded.is_set():
+                self._early_messages.append(message)
+            else:
+                await self._relay_remote(message)
+
+    def _handle_layer_message(self, message: dict) -> list[bytes]:
+        """Apply a message from another process; returns the frames to pass to local clients."""
+        if message.get("origin") == self.registry.process_id:
+            return []
+        frames = []
+        if message.get("type") == "room.update":
+            for update in message.get("updates", []):
+                try:
+                    apply_safely(self.doc, update)
+                except ApplyFailed:
+                    logger.exception("an update from another process did not apply")
+                    continue
+                frames.append(protocol.update_message(update))
+        elif message.get("type") == "room.awareness":
+            update = message.get("update", b"")
+            try:
+                self.awareness.apply_awareness_update(update, "remote")
+            except Exception:
+                logger.warning("bad awareness update from another process", exc_info=True)
+                return []
+            frames.append(protocol.awareness_message(update))
+        return frames
+
+    async def _relay_remote(self, message: dict) -> None:
+        for frame in self._handle_layer_message(message):
+            await self._send_local(frame, exclude=None)
+
+    async def _access_changed(self, user_id: int | None) -> None:
+        from .selectors import role_of
+
+        if user_id is None:
+            self.gone = True
+            for conn in list(self.connections):
+                await conn.close_with(CLOSE_DOCUMENT_GONE, "document deleted")
+            return
+        affected = [c for c in self.connections if c.user_id == user_id]
+        if not affected:
+            return
+        role = await database_sync_to_async(_role_by_id)(user_id, self.document_id, role_of)
+        for conn in affected:
+            if role is None:
+                await conn.close_with(CLOSE_FORBIDDEN, "access revoked")
+            else:
+                conn.role = role
+
+
+def _role_by_id(user_id, document_id, role_of):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return role_of(user=user, document_id=document_id) if user else None
+
+
+class RoomRegistry:
+    """The live rooms of this process (one event loop): load once, refcount, unload idle."""
+
+    def __init__(self) -> None:
+        self.process_id = uuid.uuid4().hex
+        self._rooms: dict[str, Room] = {}
+        self._refs: dict[str, int] = {}
+        self._loading: dict[str, asyncio.Task] = {}
+        self._unloading: dict[str, asyncio.Task] = {}
+        self._shutdown_hooked = False
+
+    def get(self, document_id) -> Room | None:
+        return self._rooms.get(str(document_id))
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return dict(self._rooms)
+
+    async def acquire(self, document_id) -> Room:
+        """The live room for a document, loading it if needed; two joiners load it once."""
+        key = str(document_id)
+        self._hook_shutdown()
+        self._refs[key] = self._refs.get(key, 0) + 1
+        try:
+            while True:
+                room = self._rooms.get(key)
+                if room is not None and not room.gone:
+                    await room.loaded.wait()
+                    return room
+                if key in self._unloading:
+                    # Its queued writes must be on disk before a new copy loads from disk.
+                    await asyncio.shield(self._unloading[key])
+                    continue
+                if key not in self._loading:
+                    self._loading[key] = asyncio.create_task(self._load(key))
+                await asyncio.shield(self._loading[key])
+        except BaseException:
+            self._refs[key] -= 1
+            raise
+
+    async def _load(self, key: str) -> None:
+        room = Room(document_id=key, registry=self)
+        try:
+            await room.start()
+            self._rooms[key] = room
+        finally:
+            self._loading.pop(key, None)
+
+    async def release(self, room: Room) -> None:
+        key = room.document_id
+        self._refs[key] = self._refs.get(key, 1) - 1
+        if self._refs[key] > 0:
+            return
+        self._refs.pop(key, None)
+        delay = settings.COLLAB.get("ROOM_UNLOAD_DELAY", 2.0)
+        if key not in self._unloading:
+            self._unloading[key] = asyncio.create_task(self._unload_when_idle(room, delay))
+
+    async def _unload_when_idle(self, room: Room, delay: float) -> None:
+        key = room.document_id
+        try:
+            await asyncio.sleep(delay)
+            if self._refs.get(key, 0) > 0 and not room.gone:
+                return  # someone joined during the delay; the room stays
+            # The room stays loaded until its queued updates are on disk, however long.
+            while not await room.flush(timeout=30.0):
+                logger.error("room %s still has unwritten updates; keeping it", key)
+            if self._refs.get(key, 0) > 0 and not room.gone:
+                return
+            self._rooms.pop(key, None)
+            await room.compact_on_idle()
+            await room.stop()
+        finally:
+            self._unloading.pop(key, None)
+
+    async def flush_all(self, timeout: float = 20.0) -> None:
+        """Commit every room's queued updates (SIGTERM: Daphne won't call disconnect())."""
+        results = await asyncio.gather(
+            *(room.flush(timeout) for room in list(self._rooms.values())), return_exceptions=True
+        )
+        failed = [r for r in results if r is not True]
+        if failed:
+            logger.error("%d rooms could not flush before shutdown", len(failed))
+        else:
+            logger.info("flushed %d rooms before shutdown", len(results))
+
+    def _hook_shutdown(self) -> None:
+        """Under Daphne, flush all rooms before the reactor stops."""
+        if self._shutdown_hooked:
+            return
+        self._shutdown_hooked = True
+        import sys
+
+        if "twisted.internet.reactor" not in sys.modules:
+            return
+        from twisted.internet import defer, reactor
+
+        def before_shutdown():
+            return defer.Deferred.fromFuture(asyncio.ensure_future(self.flush_all()))
+
+        reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+_registries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RoomRegistry]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def registry() -> RoomRegistry:
+    """This event loop's registry (a process runs one loop under Daphne; tests run many)."""
+    loop = asyncio.get_running_loop()
+    found = _registries.get(loop)
+    if found is None:
+        found = _registries[loop] = RoomRegistry()
+    return found
+
+
+__all__ = [
+    "ApplyFailed",
+    "Room",
+    "RoomRegistry",
+    "UpdateRejected",
+    "registry",
+]

@@ -1,0 +1,154 @@
+"""The update log and its snapshots: append batches, load a document, compact.
+
+Plain synchronous functions over the ORM; async callers wrap them with
+database_sync_to_async. Rows of the log are never deleted: they are the audit trail
+and the source of versions. A snapshot is a cache of the state up to a sequence number.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from pycrdt import Doc
+
+from .models import Document, DocumentSnapshot, DocumentUpdate
+
+logger = logging.getLogger(__name__)
+
+
+class DocumentGone(Exception):
+    """The document was deleted while updates for it were still queued."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    data: bytes
+    author_id: int | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    snapshot: bytes | None
+    updates: list[bytes]
+    last_seq: int
+
+
+def updates_append(*, document_id, updates: list[PendingUpdate]) -> int:
+    """Append updates in one transaction (a group commit); returns the last sequence used."""
+    count = len(updates)
+    now = timezone.now()
+    with transaction.atomic():
+        # Bumping the counter takes the document row's write lock (PostgreSQL) or the
+        # database write lock (SQLite), so concurrent appenders in other processes queue
+        # here and every row gets a distinct, gap-free sequence number.
+        bumped = Document.objects.filter(pk=document_id).update(
+            last_seq=F("last_seq") + count,
+            last_edited_at=updates[-1].received_at,
+            last_edited_by_id=updates[-1].author_id,
+            updated_at=now,
+        )
+        if not bumped:
+            raise DocumentGone(str(document_id))
+        last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).get()
+        first_seq = last_seq - count + 1
+        DocumentUpdate.objects.bulk_create(
+            [
+                DocumentUpdate(
+                    document_id=document_id,
+                    seq=first_seq + offset,
+                    author_id=update.author_id,
+                    data=update.data,
+                    created_at=update.received_at,
+                )
+                for offset, update in enumerate(updates)
+            ]
+        )
+    return last_seq
+
+
+def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
+    """The latest snapshot at or below upto_seq and the log rows after it, in order."""
+    snapshots = DocumentSnapshot.objects.filter(document_id=document_id)
+    if upto_seq is not None:
+        snapshots = snapshots.filter(seq__lte=upto_seq)
+    snapshot = snapshots.order_by("-seq").values_list("seq", "data").first()
+    after = snapshot[0] if snapshot else 0
+    rows = DocumentUpdate.objects.filter(document_id=document_id, seq__gt=after)
+    if upto_seq is not None:
+        rows = rows.filter(seq__lte=upto_seq)
+    # iterator(): a long log (hundreds of thousands of rows) streams instead of filling a list
+    # of model instances first.
+    updates = [
+        bytes(data)
+        for data in rows.order_by("seq").values_list("data", flat=True).iterator(chunk_size=2000)
+    ]
+    last_seq = (
+        upto_seq
+        if upto_seq is not None
+        else (
+            Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first() or 0
+        )
+    )
+    return StoredState(
+        snapshot=bytes(snapshot[1]) if snapshot else None, updates=updates, last_seq=last_seq
+    )
+
+
+def doc_from_state(state: StoredState) -> Doc:
+    """Apply a stored state into a fresh Doc (applying, not merge_updates: that is quadratic)."""
+    doc = Doc()
+    if state.snapshot:
+        doc.apply_update(state.snapshot)
+    for update in state.updates:
+        try:
+            doc.apply_update(update)
+        except ValueError:
+            # Every row was validated before it was stored; a row that still fails (a
+            # pycrdt upgrade, a hand-edited database) must not make the document unloadable.
+            logger.exception("skipping an update that no longer applies")
+    return doc
+
+
+def doc_load(*, document_id, upto_seq: int | None = None) -> tuple[Doc, int]:
+    state = state_load(document_id=document_id, upto_seq=upto_seq)
+    return doc_from_state(state), state.last_seq
+
+
+def snapshot_tail_length(*, document_id) -> int:
+    """How many log rows follow the latest snapshot."""
+    latest = (
+        DocumentSnapshot.objects.filter(document_id=document_id)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+        or 0
+    )
+    last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
+    return max(0, (last_seq or 0) - latest)
+
+
+def snapshot_compact(*, document_id, min_tail: int | None = None) -> int | None:
+    """Write a snapshot at the latest committed sequence if the tail is at least min_tail.
+
+    Built from the database, not from a live room, so the snapshot is exactly "every row
+    up to seq" whichever process wrote them. Two processes compacting at once is harmless:
+    the unique (document, seq) constraint keeps one snapshot and the other is dropped.
+    """
+    min_tail = settings.COLLAB["SNAPSHOT_EVERY"] if min_tail is None else min_tail
+    if snapshot_tail_length(document_id=document_id) < max(min_tail, 1):
+        return None
+    last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
+    if not last_seq:
+        return None
+    doc, seq = doc_load(document_id=document_id, upto_seq=last_seq)
+    try:
+        with transaction.atomic():
+            DocumentSnapshot.objects.create(document_id=document_id, seq=seq, data=doc.get_update())
+    except IntegrityError:
+        return None
+    return seq
