@@ -17,9 +17,7 @@ def access_tokens_for(*, user: User) -> QuerySet[AccessToken]:
 def user_for_access_token(raw: str) -> User | None:
     if not raw or not raw.startswith(AccessToken.PREFIX):
         return None
-    token = (
-        AccessToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
-    )
+    token = AccessToken.objects.select_related("user").filter(token_hash=hash_token(raw)).first()
     if token is None or not token.user.is_active:
         return None
     access_token_touch(token)

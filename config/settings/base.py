@@ -48,9 +48,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    # Before allauth, so our template overrides (allauth/layouts/base.html) win.
+    "accounts",
     "allauth",
     "allauth.account",
-    "accounts",
     "collab",
     "frontend",
 ]
@@ -184,6 +185,8 @@ COLLAB = {
     "FLUSH_INTERVAL": env_float("COLLAB_FLUSH_INTERVAL", 0.1),
     # Write a snapshot when this many log rows follow the latest one.
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
+    # Seconds a room stays loaded after its last connection leaves (page reloads reuse it).
+    "ROOM_UNLOAD_DELAY": env_float("COLLAB_ROOM_UNLOAD_DELAY", 2.0),
     # Lifetime of a connect token, in seconds.
     "CONNECT_TOKEN_MAX_AGE": env_int("COLLAB_CONNECT_TOKEN_MAX_AGE", 60),
 }

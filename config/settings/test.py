@@ -8,3 +8,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Rooms unload as soon as their last connection leaves, so tests see the idle path.
+COLLAB = {**COLLAB, "ROOM_UNLOAD_DELAY": 0.0}  # noqa: F405

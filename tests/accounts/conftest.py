@@ -1,10 +1,7 @@
 """Fixtures for account tests: verified users and a clean cache for allauth's rate limits."""
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.core.cache import cache
-
-from accounts.models import User
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -18,20 +15,14 @@ def _clear_cache():
     cache.clear()
 
 
-def make_user(email: str, **extra) -> User:
-    user = User.objects.create_user(email=email, password=PASSWORD, **extra)
-    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
-    return user
+@pytest.fixture
+def user(make_user):
+    return make_user("alice@example.com", password=PASSWORD, display_name="Alice")
 
 
 @pytest.fixture
-def user(db) -> User:
-    return make_user("alice@example.com", display_name="Alice")
-
-
-@pytest.fixture
-def other_user(db) -> User:
-    return make_user("bob@example.com")
+def other_user(make_user):
+    return make_user("bob@example.com", password=PASSWORD)
 
 
 @pytest.fixture

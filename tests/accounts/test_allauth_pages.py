@@ -38,9 +38,7 @@ def logged_in_user_id(client):
     return client.session.get("_auth_user_id")
 
 
-@pytest.mark.parametrize(
-    "url_name", ["account_login", "account_signup", "account_reset_password"]
-)
+@pytest.mark.parametrize("url_name", ["account_login", "account_signup", "account_reset_password"])
 def test_allauth_pages_render_inside_the_site_layout(client, url_name):
     response = client.get(reverse(url_name))
 
@@ -54,6 +52,14 @@ def test_allauth_pages_render_inside_the_site_layout(client, url_name):
     html = response.content.decode()
     assert 'class="topbar"' in html
     assert "· Collab</title>" in html
+
+
+@pytest.mark.parametrize("url_name", ["account_email", "account_change_password"])
+def test_account_management_pages_render_inside_the_site_layout(user_client, url_name):
+    response = user_client.get(reverse(url_name))
+
+    assert response.status_code == 200
+    assert "base.html" in [t.name for t in response.templates]
 
 
 def test_signup_sends_verification_and_the_link_verifies_then_login_works(client, mailoutbox):

@@ -1,0 +1,160 @@
+"""A real Daphne process on loopback with its own database, driven as a black box."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveDatabase:
+    """A database of its own: a temporary SQLite file, or a fresh PostgreSQL database when
+    DATABASE_URL points at PostgreSQL (dropped afterwards)."""
+
+    def __init__(self, tmp_path: Path):
+        base = os.environ.get("DATABASE_URL", "")
+        self.pg_admin_url = None
+        if base.startswith(("postgres://", "postgresql://")):
+            name = f"collab_live_{uuid.uuid4().hex[:12]}"
+            self.pg_admin_url = base
+            self.name = name
+            head = base.rsplit("/", 1)[0]
+            self.url = f"{head}/{name}"
+            self._pg(f'CREATE DATABASE "{name}"')
+        else:
+            self.url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+
+    @property
+    def vendor(self) -> str:
+        return "postgresql" if self.pg_admin_url else "sqlite"
+
+    def _pg(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def drop(self) -> None:
+        if self.pg_admin_url:
+            self._pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+class LiveServer:
+    def __init__(self, tmp_path: Path, database: LiveDatabase, *, extra_env: dict | None = None):
+        self.tmp_path = tmp_path
+        self.database = database
+        self.port = free_port()
+        self.log_path = tmp_path / f"daphne-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.local",
+            "DEBUG": "0",
+            "DATABASE_URL": database.url,
+            "CHANNEL_PREFIX": f"live{uuid.uuid4().hex[:8]}",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+
+    # ---- management
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+
+    def user_token(self, email: str) -> str:
+        return self.manage("create_access_token", email, "--create-user").strip().splitlines()[-1]
+
+    # ---- process
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+             "--websocket-max-message-size", str(16 * 1024 * 1024),
+             "config.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"daphne did not start:\n{self.log()}")
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(10)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except FileNotFoundError:
+            return ""
+
+    # ---- HTTP
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/documents"
+
+    def api(self, method: str, path: str, token: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            return exc.code, (json.loads(raw) if raw else None)
+
+    def create_document(self, token: str, title: str = "Doc") -> str:
+        status, body = self.api("POST", "/api/documents/", token, {"title": title, "kind": "text"})
+        assert status == 201, body
+        return body["id"]
+
+    def content(self, token: str, document_id: str, fmt: str = "text"):
+        status, body = self.api("GET", f"/api/documents/{document_id}/content?format={fmt}", token)
+        assert status == 200, body
+        return body["content"]
