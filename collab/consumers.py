@@ -116,3 +116,6 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if code in (CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED):
             await self.send(bytes_data=protocol.permission_denied_message(reason))
         await self.close(code=code, reason=reason)
+        # Leave the room now: frames still in flight from this socket must not be applied,
+        # and the room must not send to it any more.
+        await self.disconnect(code)

@@ -64,12 +64,11 @@ class YSocket:
 
     async def drain(self, duration: float = 0.3) -> list:
         """Everything that arrives within duration."""
+        # receive_nothing, unlike a timed-out receive_output, leaves the application running.
         received = []
-        try:
-            while True:
-                received.append(await self.receive(duration))
-        except asyncio.TimeoutError:
-            return received
+        while self.close_code is None and not await self.comm.receive_nothing(duration):
+            received.append(await self.receive(duration))
+        return received
 
     async def wait_for(self, predicate, timeout: float = 3.0):
         async with asyncio.timeout(timeout):

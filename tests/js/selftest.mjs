@@ -296,8 +296,10 @@ test('URL, token, Origin; 4401/4403 stop reconnecting', async () => {
     assert(sc.closeCodes.length >= 2 && sc.closeCodes.every((x) => x === 1011), `1011 reconnects: ${JSON.stringify(sc.closeCodes)}`)
     const first = seen.find((s) => s.url.includes('deny401'))
     assertEqual(first, { url: '/ws/documents/deny401?token=t%2Fk%20n%3D1%26x', origin: 'http://testserver', extra: 'yes' }, 'handshake')
-    const w = await a.send('wait_synced', { timeout: 0.2 })
-    assert(!w.ok && /^timeout/.test(w.error), 'wait_synced times out')
+    const w = await a.send('wait_synced', { timeout: 5 })
+    assert(!w.ok && /^not connecting/.test(w.error), `wait_synced fails fast after 4401: ${JSON.stringify(w)}`)
+    const w3 = await c.send('wait_synced', { timeout: 0.2 })
+    assert(!w3.ok && /^timeout/.test(w3.error), 'wait_synced times out')
   } finally {
     for (const x of clients) x.kill()
     for (const ws of wss.clients) ws.terminate()

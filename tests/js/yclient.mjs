@@ -202,10 +202,11 @@ const commands = {
   },
 
   async wait_synced (args) {
-    if (!(await waitFor(() => provider.synced, timeoutSeconds(args)))) {
-      throw new Error(`timeout (connected=${provider.wsconnected}, closeCodes=${JSON.stringify(stats.closeCodes)})`)
-    }
-    return {}
+    // gives up early once the provider stopped reconnecting (e.g. after close code 4401/4403)
+    await waitFor(() => provider.synced || !provider.shouldConnect, timeoutSeconds(args))
+    if (provider.synced) return {}
+    const why = provider.shouldConnect ? 'timeout' : 'not connecting'
+    throw new Error(`${why} (connected=${provider.wsconnected}, closeCodes=${JSON.stringify(stats.closeCodes)})`)
   },
 
   append_paragraph (args) {

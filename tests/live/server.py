@@ -36,6 +36,7 @@ class LiveDatabase:
             self.url = f"{head}/{name}"
             self._pg(f'CREATE DATABASE "{name}"')
         else:
+            tmp_path.mkdir(parents=True, exist_ok=True)
             self.url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
 
     @property

@@ -1,0 +1,561 @@
+"""Refuse malformed or too deeply nested Yjs v1 updates before pycrdt ever sees them."""
+
+# Why this exists: yrs (under pycrdt) decodes and converts nested values recursively. An
+# update a few dozen KB long whose values nest tens of thousands of levels deep overflows
+# the native stack in apply_update / merge_updates / get_state, which kills the whole
+# process (SIGSEGV, nothing Python can catch); shallower ones apply and then kill whoever
+# converts the value to Python. So every update from a client goes through check_update
+# first. The decoder below walks the whole update with explicit stacks (never Python
+# recursion, so it cannot hit RecursionError either) and mirrors what yrs would read byte
+# for byte: wherever the two could disagree on where a field ends, it refuses the update,
+# because a disagreement would let bytes the guard never looked at reach yrs.
+
+import re
+from bisect import bisect_right
+from itertools import accumulate, count
+from operator import sub
+from typing import NoReturn
+
+__all__ = ["DEFAULT_MAX_DEPTH", "UpdateRejected", "check_update"]
+
+# Far above any real editor schema (ProseMirror documents nest a dozen levels or so), far
+# below the ~15k levels at which converting a value crashes the process on this machine.
+DEFAULT_MAX_DEPTH = 128
+
+# lib0 (the JS side) refuses integers above Number.MAX_SAFE_INTEGER, so no honest client
+# sends one; refusing them also keeps Python's unbounded ints from growing on hostile input.
+_MAX_SAFE_INTEGER = 2**53 - 1
+# A 53-bit varint takes at most 8 bytes; longer runs of continuation bytes are hostile.
+_MAX_VARINT_SHIFT = 56
+# yrs keeps clocks and lengths in u32 and wraps silently on overflow; refusing anything that
+# would wrap keeps our (client, clock) bookkeeping identical to the one yrs does.
+_CLOCK_LIMIT = 2**32
+
+# Content refs (info & 0x1F) of the v1 struct encoding, from yjs src/structs/Item.js.
+_GC = 0
+_DELETED = 1
+_JSON = 2
+_BINARY = 3
+_STRING = 4
+_EMBED = 5
+_FORMAT = 6
+_TYPE = 7
+_ANY = 8
+_DOC = 9
+_SKIP = 10
+
+# Type refs from yjs src/structs/ContentType.js: 0 Array, 1 Map, 2 Text, 3 XmlElement (a
+# node-name key follows), 4 XmlFragment, 6 XmlText. 5 (XmlHook) is refused on purpose:
+# yjs writes a hook-name key after it but yrs reads none, so the two would part ways on
+# where the next struct starts and the guard could be walked around. Editors do not use
+# hooks. Refs from 7 up are yrs/experimental extensions no yjs@13 client writes.
+_TYPE_XML_ELEMENT = 3
+_ALLOWED_TYPE_REFS = frozenset({0, 1, 2, 3, 4, 6})
+
+# lib0 Any tags, see lib0 decoding.js readAny.
+_ANY_UNDEFINED = 127
+_ANY_NULL = 126
+_ANY_VAR_INT = 125
+_ANY_FLOAT32 = 124
+_ANY_FLOAT64 = 123
+_ANY_BIGINT64 = 122
+_ANY_FALSE = 121
+_ANY_TRUE = 120
+_ANY_STRING = 119
+_ANY_OBJECT = 118
+_ANY_ARRAY = 117
+_ANY_BYTES = 116
+_ANY_FIXED_SIZE = {
+    _ANY_UNDEFINED: 0,
+    _ANY_NULL: 0,
+    _ANY_FALSE: 0,
+    _ANY_TRUE: 0,
+    _ANY_FLOAT32: 4,
+    _ANY_FLOAT64: 8,
+    _ANY_BIGINT64: 8,
+}
+
+# A JSON string literal, written so the match can never fail once it has seen the opening
+# quote (it also stops at the end of input): no backtracking, so stripping literals stays
+# linear even on hostile, unterminated input.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+# After stripping literals only brackets matter: keep them as 2 (open) and 0 (close).
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# Lead bytes of 4-byte UTF-8 sequences: each such code point is two UTF-16 units.
+_UTF8_ASTRAL_LEADS = tuple(bytes([b]) for b in range(0xF0, 0xF5))
+
+
+class UpdateRejected(ValueError):
+    """The update must not be applied: it is malformed, or nests deeper than allowed."""
+
+    def __init__(self, reason: str, offset: int | None = None) -> None:
+        self.reason = reason
+        self.offset = offset
+        where = "" if offset is None else f" (at byte {offset})"
+        super().__init__(f"Yjs update rejected: {reason}{where}")
+
+
+def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Raise UpdateRejected unless ``update`` is a well-formed Yjs v1 update of bounded depth.
+
+    The whole update is decoded: the struct groups (Items, GC and Skip structs) and the
+    delete set, with nothing left over. Refused: truncation, malformed varints, integers
+    beyond 2**53 - 1, clocks beyond yrs's u32, counts or lengths larger than the bytes
+    left, invalid UTF-8, unknown content refs, type refs or Any tags, a parent-info value
+    other than 0 or 1, zero-length structs, a client with two struct groups, cycles among
+    parents and origins, and trailing bytes.
+
+    Depth counts the shared type holding a value (a root type is 1, a type nested in it 2,
+    ...) plus the nesting inside the value: lib0 Any arrays and objects (ContentAny,
+    ContentDoc options) and JSON brackets (ContentJSON, ContentEmbed, ContentFormat). A
+    nested type's depth is its parent's + 1; its parent is the explicit parent ID or,
+    when the item only carries origins, whatever its origin / right origin items live in.
+
+    Limitation: only items inside this update are known. A parent (or origin) that lives
+    in the document already counts as depth 1, as if it were a root type, so a client can
+    still build deep type nesting one update at a time; this guard bounds what a single
+    update adds, not the document's total depth.
+
+    Never raises anything but UpdateRejected for any bytes; ``max_depth`` below 1 is a
+    programming error (ValueError).
+    """
+    if isinstance(max_depth, bool) or not isinstance(max_depth, int) or max_depth < 1:
+        raise ValueError("max_depth must be a positive integer")
+    if isinstance(update, bytearray | memoryview):
+        update = bytes(update)
+    elif not isinstance(update, bytes):
+        raise UpdateRejected(f"an update is bytes, not {type(update).__name__}")
+    try:
+        _scan(update, max_depth)
+    except UpdateRejected:
+        raise
+    except Exception as exc:
+        # Every read above is bounds-checked on purpose; this net only exists so that a
+        # bug in the guard itself still answers a stranger's bytes with a refusal, never
+        # with a 500 or a dropped consumer. The tests assert it never fires.
+        raise UpdateRejected(f"internal decoder error ({type(exc).__name__})") from exc
+
+
+class _Reader:
+    """A cursor over the update; every read checks the bytes left first."""
+
+    __slots__ = ("buf", "end", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+        self.end = len(buf)
+
+    def fail(self, reason: str, offset: int | None = None) -> NoReturn:
+        raise UpdateRejected(reason, self.pos if offset is None else offset)
+
+    def u8(self) -> int:
+        pos = self.pos
+        if pos >= self.end:
+            self.fail("unexpected end of update")
+        self.pos = pos + 1
+        return self.buf[pos]
+
+    def skip(self, n: int) -> None:
+        if n > self.end - self.pos:
+            self.fail("unexpected end of update")
+        self.pos += n
+
+    def var_uint(self, limit: int = _MAX_SAFE_INTEGER) -> int:
+        buf, pos, end = self.buf, self.pos, self.end
+        if pos >= end:
+            self.fail("unexpected end of update")
+        b = buf[pos]
+        pos += 1
+        if b < 0x80:  # the common one-byte case
+            num = b
+        else:
+            start = pos - 1
+            num = b & 0x7F
+            shift = 7
+            while True:
+                if pos >= end:
+                    self.fail("unexpected end of update inside a varUint", start)
+                b = buf[pos]
+                pos += 1
+                num |= (b & 0x7F) << shift
+                if b < 0x80:
+                    break
+                shift += 7
+                if shift >= _MAX_VARINT_SHIFT:
+                    self.fail("varUint longer than 8 bytes", start)
+            if num > _MAX_SAFE_INTEGER:
+                self.fail("varUint above 2**53 - 1", start)
+        if num > limit:
+            self.fail(f"value {num} out of range (at most {limit})", self.pos)
+        self.pos = pos
+        return num
+
+    def var_int(self) -> None:
+        """Skip a lib0 varInt: sign in bit 6 of the first byte, 6 value bits, then 7 per byte."""
+        buf, pos, end = self.buf, self.pos, self.end
+        start = pos
+        if pos >= end:
+            self.fail("unexpected end of update")
+        b = buf[pos]
+        pos += 1
+        num = b & 0x3F
+        shift = 6
+        while b >= 0x80:
+            if pos >= end:
+                self.fail("unexpected end of update inside a varInt", start)
+            b = buf[pos]
+            pos += 1
+            num |= (b & 0x7F) << shift
+            shift += 7
+            if shift > _MAX_VARINT_SHIFT:
+                self.fail("varInt longer than 8 bytes", start)
+        if num > _MAX_SAFE_INTEGER:
+            self.fail("varInt beyond 2**53 - 1", start)
+        self.pos = pos
+
+    def count(self, min_bytes_each: int = 1) -> int:
+        """A number of things still to read, each taking at least ``min_bytes_each`` bytes.
+
+        yrs pre-allocates from such counts (Vec::with_capacity), so an absurd one is an
+        allocation failure, which aborts the process; and no honest count can exceed the
+        bytes that are left.
+        """
+        start = self.pos
+        n = self.var_uint()
+        if n * min_bytes_each > self.end - self.pos:
+            self.fail(f"count {n} exceeds the bytes left", start)
+        return n
+
+    def var_bytes(self) -> bytes:
+        start = self.pos
+        n = self.var_uint()
+        pos = self.pos
+        if n > self.end - pos:
+            self.fail(f"length {n} exceeds the bytes left", start)
+        self.pos = pos + n
+        return self.buf[pos : pos + n]
+
+    def var_string(self) -> bytes:
+        """A lib0 varString (varUint byte length, UTF-8), validated, returned as bytes."""
+        start = self.pos
+        raw = self.var_bytes()
+        if not raw.isascii():
+            # yrs builds its strings with from_utf8_unchecked: invalid UTF-8 must not reach it.
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                self.fail("string is not valid UTF-8", start)
+        return raw
+
+    def clock_id(self) -> tuple[int, int]:
+        client = self.var_uint()
+        clock = self.var_uint(_CLOCK_LIMIT - 1)
+        return client, clock
+
+
+def _utf16_length(raw: bytes) -> int:
+    # Yjs (and yrs, for compatibility) count string items in UTF-16 code units; raw is valid
+    # UTF-8 here, so code points are the non-continuation bytes and astral ones count twice.
+    if raw.isascii():
+        return len(raw)
+    return len(raw.decode("utf-8")) + sum(raw.count(lead) for lead in _UTF8_ASTRAL_LEADS)
+
+
+def _json_depth(raw: bytes) -> int:
+    """Bracket nesting of a JSON text, outside string literals, without parsing it.
+
+    Exact for any JSON a parser accepts; what it says about broken JSON does not matter,
+    since yrs refuses that anyway.
+    """
+    if b"[" not in raw and b"{" not in raw:
+        return 0
+    brackets = _JSON_STRING.sub(b"", raw).translate(_BRACKETS, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    # opens - closes after each bracket, all in C: prefix sums of 2/0 minus the position.
+    return max(0, max(map(sub, accumulate(brackets), count(1))))
+
+
+def _read_any(r: _Reader, limit: int) -> int:
+    """Skip one lib0 Any value and return its nesting (arrays and objects count 1 each).
+
+    Iterative on purpose; gives up as soon as the nesting passes ``limit``.
+    """
+    remaining: list[int] = []  # values still to read in each open container
+    is_object: list[bool] = []  # objects read a key string before every value
+    deepest = 0
+    while True:
+        tag = r.u8()
+        if tag == _ANY_ARRAY or tag == _ANY_OBJECT:
+            obj = tag == _ANY_OBJECT
+            # an array entry takes at least its tag byte; an object one a key length too
+            n = r.count(2 if obj else 1)
+            depth = len(remaining) + 1
+            if depth > limit:
+                r.fail(f"value nests deeper than {limit} levels")
+            if depth > deepest:
+                deepest = depth
+            if n:
+                remaining.append(n)
+                is_object.append(obj)
+                if obj:
+                    r.var_string()
+                continue
+        elif tag == _ANY_STRING:
+            r.var_string()
+        elif tag == _ANY_VAR_INT:
+            r.var_int()
+        elif tag == _ANY_BYTES:
+            r.var_bytes()
+        elif tag in _ANY_FIXED_SIZE:
+            r.skip(_ANY_FIXED_SIZE[tag])
+        else:
+            r.fail(f"unknown Any tag {tag}", r.pos - 1)
+        # One value is complete: close every container it was the last entry of.
+        while remaining:
+            remaining[-1] -= 1
+            if remaining[-1]:
+                if is_object[-1]:
+                    r.var_string()
+                break
+            remaining.pop()
+            is_object.pop()
+        else:
+            return deepest
+
+
+def _read_json(r: _Reader, limit: int) -> int:
+    start = r.pos
+    depth = _json_depth(r.var_string())
+    if depth > limit:
+        r.fail(f"JSON value nests deeper than {limit} levels", start)
+    return depth
+
+
+# How an item's container is found, kept per item for the pass after decoding.
+_ROOT = None  # parent is a root type: container depth 1, nothing to resolve
+
+
+def _scan(update: bytes, max_depth: int) -> dict:
+    """Decode ``update`` completely; raise UpdateRejected on the first problem.
+
+    Returns a small summary (used by the tests): the end clock of each client's struct
+    group, the number of structs and of delete-set ranges.
+    """
+    r = _Reader(update)
+    # Any container depth is at least 1 (a root type), so a value alone may nest at most
+    # max_depth - 1; checked while reading, so a hostile value costs only that much work.
+    value_limit = max_depth - 1
+
+    # Per client: start and end clock of each Item (GC and Skip are not Items: nothing can
+    # live in them), how its container is found, and whether it is a shared type.
+    starts: dict[int, list[int]] = {}
+    ends: dict[int, list[int]] = {}
+    links: dict[int, list] = {}
+    types: dict[int, list[bool]] = {}
+    # (client, index) of every type item, and of every value nesting below a non-root
+    # parent, with the value's own depth: both need their container's depth, known only
+    # once every struct has been read (a parent may come later in the update).
+    pending: list[tuple[int, int, int]] = []
+    group_ends: dict[int, int] = {}
+    n_structs = 0
+
+    n_groups = r.count(3)  # a group is at least numStructs, client, clock
+    for _ in range(n_groups):
+        group_start = r.pos
+        n = r.count(2)  # a struct is at least an info byte and one more
+        client = r.var_uint()
+        clock = r.var_uint(_CLOCK_LIMIT - 1)
+        if client in group_ends:
+            # yjs and yrs key groups by client; a second one would be merged or dropped
+            # depending on the implementation, so it cannot be honest.
+            r.fail(f"client {client} has two struct groups", group_start)
+        c_starts = starts[client] = []
+        c_ends = ends[client] = []
+        c_links = links[client] = []
+        c_types = types[client] = []
+        for _ in range(n):
+            struct_start = r.pos
+            info = r.u8()
+            ref = info & 0x1F
+            if ref == _GC or ref == _SKIP:
+                length = r.var_uint(_CLOCK_LIMIT)
+            else:
+                if ref > _DOC:
+                    r.fail(f"unknown content ref {ref}", struct_start)
+                origin = r.clock_id() if info & 0x80 else None
+                right = r.clock_id() if info & 0x40 else None
+                if origin is None and right is None:
+                    parent_info = r.var_uint()
+                    if parent_info == 1:
+                        r.var_string()  # root type name
+                        link = _ROOT
+                    elif parent_info == 0:
+                        link = ("parent", r.clock_id())
+                    else:
+                        # yrs reads anything but 1 as "an ID follows"; no encoder writes it
+                        r.fail(f"parent info {parent_info} is neither 0 nor 1")
+                    if info & 0x20:
+                        r.var_string()  # parentSub: the map key
+                else:
+                    # No parent written: it is the parent of the origin / right origin.
+                    link = ("origins", origin, right)
+                value_depth = 0
+                is_type = False
+                if ref == _STRING:
+                    length = _utf16_length(r.var_string())
+                elif ref == _ANY:
+                    length = r.count()
+                    for _ in range(length):
+                        d = _read_any(r, value_limit)
+                        if d > value_depth:
+                            value_depth = d
+                elif ref == _DELETED:
+                    length = r.var_uint(_CLOCK_LIMIT)
+                elif ref == _TYPE:
+                    length = 1
+                    is_type = True
+                    type_start = r.pos
+                    # yrs reads the type ref as one raw byte, yjs as a varUint: they agree
+                    # on the single-byte values below 128, and only on those.
+                    type_ref = r.u8()
+                    if type_ref not in _ALLOWED_TYPE_REFS:
+                        r.fail(f"unsupported shared type ref {type_ref}", type_start)
+                    if type_ref == _TYPE_XML_ELEMENT:
+                        r.var_string()  # node name
+                elif ref == _FORMAT:
+                    length = 1
+                    r.var_string()  # attribute key
+                    value_depth = _read_json(r, value_limit)
+                elif ref == _EMBED:
+                    length = 1
+                    value_depth = _read_json(r, value_limit)
+                elif ref == _JSON:
+                    length = r.count()
+                    for _ in range(length):
+                        d = _read_json(r, value_limit)  # "undefined" has no brackets
+                        if d > value_depth:
+                            value_depth = d
+                elif ref == _BINARY:
+                    length = 1
+                    r.var_bytes()
+                else:  # _DOC
+                    length = 1
+                    r.var_string()  # guid
+                    value_depth = _read_any(r, value_limit)  # options object
+                if length:
+                    c_starts.append(clock)
+                    c_ends.append(clock + length)
+                    c_links.append(link)
+                    c_types.append(is_type)
+                    if is_type:
+                        pending.append((client, len(c_starts) - 1, 0))
+                    elif value_depth and link is not _ROOT:
+                        # (under a root the depth is 1 + value_depth, within max_depth
+                        # already: _read_any and _read_json stop at value_limit)
+                        pending.append((client, len(c_starts) - 1, value_depth))
+            if length == 0:
+                # Yjs never writes an empty struct; two structs sharing a clock would make
+                # IDs ambiguous (and some yrs versions refuse or mishandle them).
+                r.fail("zero-length struct", struct_start)
+            clock += length
+            if clock > _CLOCK_LIMIT:
+                r.fail("struct clock beyond 2**32", struct_start)
+            n_structs += 1
+        group_ends[client] = clock
+
+    # Delete set: numClients, then per client its ranges as (clock, len) pairs.
+    n_delete_ranges = 0
+    for _ in range(r.count(2)):
+        r.var_uint()  # client
+        for _ in range(r.count(2)):
+            ds_start = r.pos
+            ds_clock = r.var_uint(_CLOCK_LIMIT - 1)
+            if ds_clock + r.var_uint(_CLOCK_LIMIT) > _CLOCK_LIMIT:
+                r.fail("delete range beyond 2**32", ds_start)
+            n_delete_ranges += 1
+    if r.pos != r.end:
+        r.fail(f"{r.end - r.pos} trailing bytes after the delete set")
+
+    if pending:
+        _check_container_depths(r, max_depth, pending, starts, ends, links, types)
+    return {"clocks": group_ends, "structs": n_structs, "delete_ranges": n_delete_ranges}
+
+
+def _check_container_depths(r, max_depth, pending, starts, ends, links, types) -> None:
+    """Give every type item and nested value its container depth; refuse if too deep.
+
+    The container of an item is its explicit parent (a root: 1; a type item of this
+    update: that type's depth; anything else: 1, see the limitation in check_update) or,
+    for items written with origins, the container of the origin and right-origin items
+    (the larger, to be safe). Items form a DAG in any update yjs or yrs can integrate; a
+    cycle is refused. Memoised and iterative: linear in the number of items.
+    """
+    memo: dict[int, list] = {}  # client -> container depth per item; -1 while in progress
+
+    def find(item_id):
+        # The item of this update that holds ``item_id``, as (client, index), or None.
+        client, clock = item_id
+        c_starts = starts.get(client)
+        if not c_starts:
+            return None
+        i = bisect_right(c_starts, clock) - 1
+        if i < 0 or clock >= ends[client][i]:
+            return None
+        return client, i
+
+    def dependencies(client, i):
+        # The items whose container depth this one's derives from, and what to add to
+        # theirs: 1 through a parent type (its children sit one level below it), 0 through
+        # origins (neighbours share a container).
+        link = links[client][i]
+        if link is _ROOT:
+            return (), 0
+        if link[0] == "parent":
+            found = find(link[1])
+            if found is not None and types[found[0]][found[1]]:
+                return (found,), 1
+            return (), 0
+        found = [find(item_id) for item_id in link[1:] if item_id is not None]
+        return [f for f in found if f is not None], 0
+
+    def container_depth(client, i) -> int:
+        stack = [(client, i)]
+        while stack:
+            c, j = stack[-1]
+            c_memo = memo.get(c)
+            if c_memo is None:
+                c_memo = memo[c] = [None] * len(starts[c])
+            state = c_memo[j]
+            if state is not None and state >= 0:  # resolved through another path
+                stack.pop()
+                continue
+            deps, step = dependencies(c, j)
+            if state is None:  # first visit: resolve what it depends on first
+                c_memo[j] = -1
+                for dc, dj in deps:
+                    d_memo = memo.get(dc)
+                    d_state = None if d_memo is None else d_memo[dj]
+                    if d_state == -1:
+                        raise UpdateRejected("parents and origins in the update form a cycle")
+                    if d_state is None:
+                        stack.append((dc, dj))
+                continue
+            depth = 1  # second visit: every dependency is resolved now
+            for dc, dj in deps:
+                d = memo[dc][dj] + step
+                if d > depth:
+                    depth = d
+            c_memo[j] = depth
+            stack.pop()
+        return memo[client][i]
+
+    for client, i, value_depth in pending:
+        depth = container_depth(client, i)
+        if types[client][i]:
+            if depth + 1 > max_depth:
+                raise UpdateRejected(f"shared types nest deeper than {max_depth} levels")
+        elif depth + value_depth > max_depth:
+            raise UpdateRejected(f"value nests deeper than {max_depth} levels")
