@@ -31,6 +31,16 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     user_color = ""
     dropped_writes = 0
 
+    async def dispatch(self, message) -> None:
+        # channels runs close_old_connections() in the shared database thread before
+        # every message; for frames (which never touch the database here) that would
+        # queue each keystroke behind the room's current write and serialise the
+        # socket with the store. Frames skip it; connect/disconnect keep it.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self) -> None:
         # Accept first: Daphne turns a close before accept() into a bare HTTP 403, and the
         # client deserves a close code saying why.
@@ -87,6 +97,10 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         except (protocol.ProtocolError, UpdateRejected, ApplyFailed) as exc:
             logger.info("closing %s: %s", self.channel_name, exc)
             await self.close_with(CLOSE_MALFORMED, str(exc)[:120])
+        except Exception:
+            # A bug of ours must cost one socket (the client reconnects), not the process.
+            logger.exception("unexpected error handling a frame; closing the socket")
+            await self.close_with(CLOSE_SERVER_ERROR, "server error")
 
     async def _dispatch(self, message: protocol.Message) -> None:
         room = self.room

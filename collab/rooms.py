@@ -107,6 +107,7 @@ class Room:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.write_failures = 0
+        self._written_since_compaction = 0
         self.gone = False
 
     # ---------------------------------------------------------------- lifecycle
@@ -176,7 +177,8 @@ class Room:
         self.connections.discard(conn)
         client_ids = self._client_ids.pop(conn, set())
         for client_id in client_ids:
-            self._owner_of_client.pop(client_id, None)
+            if self._owner_of_client.get(client_id) is conn:
+                self._owner_of_client.pop(client_id, None)
         present = [cid for cid in client_ids if cid in self.awareness.states]
         if present:
             self.awareness.remove_awareness_states(present, conn)
@@ -202,16 +204,17 @@ class Room:
 
     async def awareness_update(self, conn: Connection, update: bytes) -> None:
         client_ids = protocol.awareness_client_ids(update)
-        for client_id in client_ids:
-            owner = self._owner_of_client.get(client_id)
-            if owner is not None and owner is not conn:
-                raise protocol.ProtocolError("awareness for another connection's client id")
         try:
             self.awareness.apply_awareness_update(update, conn)
         except (ValueError, RecursionError, IndexError, RuntimeError, UnicodeDecodeError) as exc:
             raise protocol.ProtocolError("malformed awareness update") from exc
         mine = self._client_ids.setdefault(conn, set())
         for client_id in client_ids:
+            # The latest connection to speak for a client id owns it: a reconnecting
+            # client often speaks before its old socket's disconnect has been processed.
+            previous = self._owner_of_client.get(client_id)
+            if previous is not None and previous is not conn:
+                self._client_ids.get(previous, set()).discard(client_id)
             mine.add(client_id)
             self._owner_of_client[client_id] = conn
             state = self.awareness.states.get(client_id)
@@ -222,7 +225,11 @@ class Room:
                     "name": conn.user_name,
                     "color": conn.user_color,
                 }
-        encoded = self.awareness.encode_awareness_update(client_ids)
+        # Only ids the awareness knows (a stale update for an unknown id has no clock).
+        known = [cid for cid in client_ids if cid in self.awareness.meta]
+        if not known:
+            return
+        encoded = self.awareness.encode_awareness_update(known)
         # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
         await self._send_local(protocol.awareness_message(encoded), exclude=None)
         await self._group_send({"type": "room.awareness", "update": encoded})
@@ -302,9 +309,15 @@ class Room:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.05
+                logger.debug("wrote %d updates of %s", len(batch), self.document_id)
                 del self._queue[: len(batch)]
                 await self._relay(batch)
-                await self._maybe_compact()
+                # Counted locally: one less database round trip per batch. Rows written
+                # by other processes are compacted by them or when the room goes idle.
+                self._written_since_compaction += len(batch)
+                if self._written_since_compaction >= settings.COLLAB["SNAPSHOT_EVERY"]:
+                    self._written_since_compaction = 0
+                    await self._maybe_compact()
 
     async def _maybe_compact(self) -> None:
         try:

@@ -19,7 +19,8 @@ from typing import NoReturn
 __all__ = ["DEFAULT_MAX_DEPTH", "UpdateRejected", "check_update"]
 
 # Far above any real editor schema (ProseMirror documents nest a dozen levels or so), far
-# below the ~15k levels at which converting a value crashes the process on this machine.
+# below what crashes pycrdt 0.14.13 here: ~13k levels once converted to Python, ~26k in
+# apply_update itself (and less on a thread with a smaller stack).
 DEFAULT_MAX_DEPTH = 128
 
 # lib0 (the JS side) refuses integers above Number.MAX_SAFE_INTEGER, so no honest client
@@ -102,9 +103,9 @@ def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
     The whole update is decoded: the struct groups (Items, GC and Skip structs) and the
     delete set, with nothing left over. Refused: truncation, malformed varints, integers
     beyond 2**53 - 1, clocks beyond yrs's u32, counts or lengths larger than the bytes
-    left, invalid UTF-8, unknown content refs, type refs or Any tags, a parent-info value
-    other than 0 or 1, zero-length structs, a client with two struct groups, cycles among
-    parents and origins, and trailing bytes.
+    left, invalid UTF-8, unknown content refs, Any tags or type refs (XmlHook included,
+    see _ALLOWED_TYPE_REFS), a parent-info value other than 0 or 1, a client with two
+    struct groups, a cycle among parents and origins, and trailing bytes.
 
     Depth counts the shared type holding a value (a root type is 1, a type nested in it 2,
     ...) plus the nesting inside the value: lib0 Any arrays and objects (ContentAny,
@@ -278,59 +279,99 @@ def _json_depth(raw: bytes) -> int:
     return max(0, max(map(sub, accumulate(brackets), count(1))))
 
 
-def _read_any(r: _Reader, limit: int) -> int:
-    """Skip one lib0 Any value and return its nesting (arrays and objects count 1 each).
+def _read_anys(r: _Reader, n: int, limit: int) -> int:
+    """Skip ``n`` consecutive lib0 Any values; return the deepest nesting among them.
 
-    Iterative on purpose; gives up as soon as the nesting passes ``limit``.
+    Arrays and objects count one level each, scalars none. Iterative on purpose, with an
+    explicit stack that gives up as soon as the nesting passes ``limit``. The common
+    shapes (fixed-size scalars, short strings) are read inline: this loop is what a
+    hostile update full of tiny values makes us spend time in.
     """
-    remaining: list[int] = []  # values still to read in each open container
-    is_object: list[bool] = []  # objects read a key string before every value
+    if not n:
+        return 0
+    buf, end = r.buf, r.end
+    fixed = _ANY_FIXED_SIZE
+    # remaining[k]: values still to read in the k-th open container; remaining[0] is the
+    # run of n top-level values, so len(remaining) is also the depth of a container
+    # opened now.
+    remaining = [n]
+    is_object = [False]  # objects read a key string before every value
     deepest = 0
+    pos = r.pos
     while True:
-        tag = r.u8()
-        if tag == _ANY_ARRAY or tag == _ANY_OBJECT:
+        if pos >= end:
+            r.pos = pos
+            r.fail("unexpected end of update inside an Any value")
+        tag = buf[pos]
+        pos += 1
+        size = fixed.get(tag)
+        if size is not None:
+            if size:
+                if size > end - pos:
+                    r.pos = pos
+                    r.fail("unexpected end of update inside an Any value")
+                pos += size
+        elif tag == _ANY_STRING:
+            length = buf[pos] if pos < end else 0x80
+            if length < 0x80 and length < end - pos and buf[pos + 1 : pos + 1 + length].isascii():
+                pos += 1 + length  # short ASCII string: nothing to validate
+            else:
+                r.pos = pos
+                r.var_string()
+                pos = r.pos
+        elif tag == _ANY_ARRAY or tag == _ANY_OBJECT:
             obj = tag == _ANY_OBJECT
+            r.pos = pos
             # an array entry takes at least its tag byte; an object one a key length too
-            n = r.count(2 if obj else 1)
-            depth = len(remaining) + 1
+            count = r.count(2 if obj else 1)
+            depth = len(remaining)
             if depth > limit:
-                r.fail(f"value nests deeper than {limit} levels")
+                r.fail(f"value nests deeper than max_depth {limit + 1}", pos - 1)
             if depth > deepest:
                 deepest = depth
-            if n:
-                remaining.append(n)
+            if count:
+                remaining.append(count)
                 is_object.append(obj)
                 if obj:
                     r.var_string()
+                pos = r.pos
                 continue
-        elif tag == _ANY_STRING:
-            r.var_string()
+            pos = r.pos
         elif tag == _ANY_VAR_INT:
-            r.var_int()
+            if pos < end and buf[pos] < 0x80:
+                pos += 1
+            else:
+                r.pos = pos
+                r.var_int()
+                pos = r.pos
         elif tag == _ANY_BYTES:
+            r.pos = pos
             r.var_bytes()
-        elif tag in _ANY_FIXED_SIZE:
-            r.skip(_ANY_FIXED_SIZE[tag])
+            pos = r.pos
         else:
-            r.fail(f"unknown Any tag {tag}", r.pos - 1)
+            r.fail(f"unknown Any tag {tag}", pos - 1)
         # One value is complete: close every container it was the last entry of.
-        while remaining:
-            remaining[-1] -= 1
-            if remaining[-1]:
+        while True:
+            left = remaining[-1] - 1
+            if left:
+                remaining[-1] = left
                 if is_object[-1]:
+                    r.pos = pos
                     r.var_string()
+                    pos = r.pos
                 break
             remaining.pop()
             is_object.pop()
-        else:
-            return deepest
+            if not remaining:
+                r.pos = pos
+                return deepest
 
 
 def _read_json(r: _Reader, limit: int) -> int:
     start = r.pos
     depth = _json_depth(r.var_string())
     if depth > limit:
-        r.fail(f"JSON value nests deeper than {limit} levels", start)
+        r.fail(f"JSON nests deeper than max_depth {limit + 1}", start)
     return depth
 
 
@@ -408,10 +449,7 @@ def _scan(update: bytes, max_depth: int) -> dict:
                     length = _utf16_length(r.var_string())
                 elif ref == _ANY:
                     length = r.count()
-                    for _ in range(length):
-                        d = _read_any(r, value_limit)
-                        if d > value_depth:
-                            value_depth = d
+                    value_depth = _read_anys(r, length, value_limit)
                 elif ref == _DELETED:
                     length = r.var_uint(_CLOCK_LIMIT)
                 elif ref == _TYPE:
@@ -444,7 +482,10 @@ def _scan(update: bytes, max_depth: int) -> dict:
                 else:  # _DOC
                     length = 1
                     r.var_string()  # guid
-                    value_depth = _read_any(r, value_limit)  # options object
+                    value_depth = _read_anys(r, 1, value_limit)  # options object
+                # pycrdt itself writes empty string items (yrs splitting a block at a
+                # non-ASCII offset), so they are legal; holding no clock, nothing can refer
+                # to them and they are not recorded.
                 if length:
                     c_starts.append(clock)
                     c_ends.append(clock + length)
@@ -454,12 +495,8 @@ def _scan(update: bytes, max_depth: int) -> dict:
                         pending.append((client, len(c_starts) - 1, 0))
                     elif value_depth and link is not _ROOT:
                         # (under a root the depth is 1 + value_depth, within max_depth
-                        # already: _read_any and _read_json stop at value_limit)
+                        # already: _read_anys and _read_json stop at value_limit)
                         pending.append((client, len(c_starts) - 1, value_depth))
-            if length == 0:
-                # Yjs never writes an empty struct; two structs sharing a clock would make
-                # IDs ambiguous (and some yrs versions refuse or mishandle them).
-                r.fail("zero-length struct", struct_start)
             clock += length
             if clock > _CLOCK_LIMIT:
                 r.fail("struct clock beyond 2**32", struct_start)
@@ -480,11 +517,11 @@ def _scan(update: bytes, max_depth: int) -> dict:
         r.fail(f"{r.end - r.pos} trailing bytes after the delete set")
 
     if pending:
-        _check_container_depths(r, max_depth, pending, starts, ends, links, types)
+        _check_container_depths(max_depth, pending, starts, ends, links, types)
     return {"clocks": group_ends, "structs": n_structs, "delete_ranges": n_delete_ranges}
 
 
-def _check_container_depths(r, max_depth, pending, starts, ends, links, types) -> None:
+def _check_container_depths(max_depth, pending, starts, ends, links, types) -> None:
     """Give every type item and nested value its container depth; refuse if too deep.
 
     The container of an item is its explicit parent (a root: 1; a type item of this
@@ -556,6 +593,6 @@ def _check_container_depths(r, max_depth, pending, starts, ends, links, types) -
         depth = container_depth(client, i)
         if types[client][i]:
             if depth + 1 > max_depth:
-                raise UpdateRejected(f"shared types nest deeper than {max_depth} levels")
+                raise UpdateRejected(f"shared types nest deeper than max_depth {max_depth}")
         elif depth + value_depth > max_depth:
-            raise UpdateRejected(f"value nests deeper than {max_depth} levels")
+            raise UpdateRejected(f"value nests deeper than max_depth {max_depth}")

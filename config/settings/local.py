@@ -4,3 +4,7 @@ from .base import *  # noqa: F403
 from .base import env_bool
 
 DEBUG = env_bool("DEBUG", True)
+
+# Serve static files straight from the apps (no collectstatic) when running locally.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

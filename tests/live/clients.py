@@ -36,7 +36,9 @@ class JSClient:
             if line:
                 self._lines.put(json.loads(line))
 
-    def call(self, cmd: str, timeout: float = 60.0, **args):
+    def call(self, cmd: str, **args):
+        """Run one command; a `timeout` argument goes to the client, we wait a bit longer."""
+        timeout = float(args.get("timeout", 10)) + 30
         self._next_id += 1
         request = {"id": self._next_id, "cmd": cmd, **args}
         self.process.stdin.write(json.dumps(request) + "\n")
@@ -54,7 +56,7 @@ class JSClient:
     def close(self) -> None:
         if self.process.poll() is None:
             try:
-                self.call("close", timeout=5)
+                self.call("close", timeout=2)
             except (AssertionError, BrokenPipeError, OSError):
                 pass
             try:
@@ -142,10 +144,16 @@ class PyClient:
         return self._run(read())
 
     def close(self) -> None:
+        if not self._loop.is_running():
+            return
+
         async def shut():
             await self.ws.close()
 
         try:
             self._run(shut(), timeout=5)
+        except Exception:
+            pass  # the server may be gone already (kill -9 tests)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
