@@ -8,8 +8,16 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 CURSOR_COLOURS = [
-    "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4",
-    "#42d4f4", "#f032e6", "#469990", "#9a6324", "#800000",
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#469990",
+    "#9a6324",
+    "#800000",
 ]
 
 

@@ -1,4 +1,4 @@
-"""When someone verifies an email address, pending document invitations for it become memberships."""
+"""When someone verifies an email address, its pending invitations become memberships."""
 
 from allauth.account.signals import email_confirmed
 from django.dispatch import receiver

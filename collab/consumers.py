@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class DocumentConsumer(AsyncWebsocketConsumer):
+    # No per-connection channel: the room holds this process's one channel per document,
+    # so a connection never talks to Redis itself (and a Redis outage can't kill it).
+    channel_layer_alias = "collab.sockets-have-no-channel"
     room = None
     role: str | None = None
     user_id: int | None = None
@@ -95,7 +98,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             message = protocol.parse_message(bytes_data)
             await self._dispatch(message)
         except (protocol.ProtocolError, UpdateRejected, ApplyFailed) as exc:
-            logger.info("closing %s: %s", self.channel_name, exc)
+            logger.info(
+                "closing a socket of %s: %s", self.room.document_id if self.room else "?", exc
+            )
             await self.close_with(CLOSE_MALFORMED, str(exc)[:120])
         except Exception:
             # A bug of ours must cost one socket (the client reconnects), not the process.

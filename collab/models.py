@@ -81,6 +81,9 @@ class Invitation(models.Model):
             models.UniqueConstraint(fields=["document", "email"], name="one_invitation_per_email")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.email} invited as {self.role} to {self.document_id}"
+
 
 class DocumentUpdate(models.Model):
     """One accepted Yjs update: the audit trail and the source of versions."""
@@ -99,6 +102,9 @@ class DocumentUpdate(models.Model):
         ]
         ordering = ["document", "seq"]
 
+    def __str__(self) -> str:
+        return f"update {self.seq} of {self.document_id}"
+
 
 class DocumentSnapshot(models.Model):
     """The full encoded state of a document after every update up to and including seq."""
@@ -113,3 +119,6 @@ class DocumentSnapshot(models.Model):
             models.UniqueConstraint(fields=["document", "seq"], name="one_snapshot_per_seq")
         ]
         ordering = ["document", "-seq"]
+
+    def __str__(self) -> str:
+        return f"snapshot at {self.seq} of {self.document_id}"

@@ -108,6 +108,7 @@ class Room:
         self._tasks: list[asyncio.Task] = []
         self.write_failures = 0
         self._written_since_compaction = 0
+        self._group_joined = True
         self.gone = False
 
     # ---------------------------------------------------------------- lifecycle
@@ -117,8 +118,15 @@ class Room:
         layer = get_channel_layer()
         if layer is not None:
             self.channel_name = await layer.new_channel(prefix="room.")
-            await layer.group_add(room_group(self.document_id), self.channel_name)
+            try:
+                await layer.group_add(room_group(self.document_id), self.channel_name)
+            except Exception:
+                # Redis down: serve this process's clients anyway; the listener keeps
+                # re-joining the group, and clients re-sync when they reconnect.
+                logger.warning("could not join group for %s", self.document_id, exc_info=True)
+                self._group_joined = False
             self._tasks.append(asyncio.create_task(self._listen(layer)))
+            self._tasks.append(asyncio.create_task(self._keep_group_membership(layer)))
         try:
             doc, _seq = await database_sync_to_async(store.doc_load)(document_id=self.document_id)
         except BaseException:
@@ -137,11 +145,10 @@ class Room:
         layer = get_channel_layer()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self._tasks:
+            # Bounded: a layer's receive() that is slow to honour cancellation must not
+            # keep a room (and its shutdown) alive.
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks.clear()
         if layer is not None and self.channel_name:
             try:
@@ -340,8 +347,18 @@ class Room:
 
     # ---------------------------------------------------------- other processes
 
+    async def _keep_group_membership(self, layer) -> None:
+        """Re-join the group now and then: Redis may have restarted and forgotten it."""
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS if self._group_joined else 2.0)
+            try:
+                await layer.group_add(room_group(self.document_id), self.channel_name)
+                self._group_joined = True
+            except Exception:
+                self._group_joined = False
+                logger.warning("could not join group for %s", self.document_id, exc_info=True)
+
     async def _listen(self, layer) -> None:
-        last_refresh = time.monotonic()
         while True:
             try:
                 message = await layer.receive(self.channel_name)
@@ -351,12 +368,6 @@ class Room:
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
-            if time.monotonic() - last_refresh > GROUP_REFRESH_SECONDS:
-                last_refresh = time.monotonic()
-                try:
-                    await layer.group_add(room_group(self.document_id), self.channel_name)
-                except Exception:
-                    logger.warning("could not refresh group membership", exc_info=True)
             if message.get("type") == "access.changed":
                 await self._access_changed(message.get("user_id"))
             elif not self.loaded.is_set():

@@ -31,5 +31,7 @@ def bob(make_user):
 
 def pytest_sessionstart(session):
     # In CI a missing service must fail the run, never skip it.
-    if os.environ.get("CI") and not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")):
+    if os.environ.get("CI") and not (
+        os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL")
+    ):
         raise pytest.UsageError("CI must set DATABASE_URL and REDIS_URL")

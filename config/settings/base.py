@@ -161,7 +161,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times out reads after 5 s by default, exactly channels-redis's
+                # 5 s blocking-pop timeout, which kills idle receivers at random; a longer
+                # read timeout keeps them alive and still notices a dead Redis.
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}
+                ],
                 "capacity": CHANNEL_CAPACITY,
                 "expiry": 60,
                 # A room channel stays in its group as long as the room lives; rooms

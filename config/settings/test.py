@@ -10,4 +10,18 @@ STORAGES = {
 }
 
 # Rooms unload as soon as their last connection leaves, so tests see the idle path.
-COLLAB = {**COLLAB, "ROOM_UNLOAD_DELAY": 0.0}  # noqa: F405
+COLLAB = {**COLLAB, "ROOM_UNLOAD_DELAY": 0.0}
+
+# In-process tests (WebsocketCommunicator) run each test on its own event loop, which a
+# process-wide Redis layer cannot follow; they use the in-memory layer. The live tests
+# start real Daphne processes, which use channels-redis whenever REDIS_URL is set.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels.layers.InMemoryChannelLayer",
+        "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": 60},
+    }
+}
+
+# Test databases are dropped at the end of the run; a persistent connection held by the
+# database thread would block that.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -92,8 +92,9 @@ async def test_unknown_document_closed_4403_like_no_access(doc_setup):
 
 
 async def test_foreign_origin_refused(doc_setup):
-    sock = YSocket(application, doc_setup["document"].pk, cookie=doc_setup["ann"],
-                   origin="http://evil.example")
+    sock = YSocket(
+        application, doc_setup["document"].pk, cookie=doc_setup["ann"], origin="http://evil.example"
+    )
     assert not await sock.connect()
 
 
@@ -154,8 +155,9 @@ async def test_viewer_writes_are_dropped_but_socket_stays_open(doc_setup):
     await val.wait_for(lambda: "editor edit" in val.paragraphs())
     # Viewers may send awareness.
     val.awareness.set_local_state({"user": {"name": "whoever", "color": "#000000"}})
-    await val.send(protocol.awareness_message(
-        val.awareness.encode_awareness_update([val.doc.client_id])))
+    await val.send(
+        protocol.awareness_message(val.awareness.encode_awareness_update([val.doc.client_id]))
+    )
     await ann.wait_for(lambda: val.doc.client_id in ann.awareness.states)
     await val.close()
     await ann.close()
@@ -194,9 +196,12 @@ async def test_awareness_is_echoed_relayed_named_by_account_and_removed_on_leave
     bob = await open_socket(doc_setup, "bob")
     await ann.sync()
     await bob.sync()
-    ann.awareness.set_local_state({"user": {"name": "I am the CEO", "color": "#123456"}, "cursor": 3})
-    await ann.send(protocol.awareness_message(
-        ann.awareness.encode_awareness_update([ann.doc.client_id])))
+    ann.awareness.set_local_state(
+        {"user": {"name": "I am the CEO", "color": "#123456"}, "cursor": 3}
+    )
+    await ann.send(
+        protocol.awareness_message(ann.awareness.encode_awareness_update([ann.doc.client_id]))
+    )
     client_id = ann.doc.client_id
     await bob.wait_for(lambda: client_id in bob.awareness.states)
     state = bob.awareness.states[client_id]

@@ -9,8 +9,15 @@ from collab import protocol
 
 
 class YSocket:
-    def __init__(self, application, document_id, *, cookie: str | None = None, token=None,
-                 origin: str | None = "http://localhost"):
+    def __init__(
+        self,
+        application,
+        document_id,
+        *,
+        cookie: str | None = None,
+        token=None,
+        origin: str | None = "http://localhost",
+    ):
         path = f"/ws/documents/{document_id}"
         if token:
             path += f"?token={token}"

@@ -21,8 +21,12 @@ class JSClient:
     def __init__(self, ws_base: str, document_id: str, token: str):
         self.process = subprocess.Popen(
             ["node", str(YCLIENT), "--url", ws_base, "--doc", document_id, "--token", token],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, bufsize=1,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         self._lines: queue.Queue = queue.Queue()
         self._next_id = 0

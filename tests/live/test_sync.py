@@ -12,7 +12,10 @@ from .server import LiveServer
 
 pytestmark = pytest.mark.live
 
-TRACE = Path(__file__).resolve().parents[3] / "shared/data/traces/ascii_only/json-crdt-blog-post.json.gz"
+TRACE = (
+    Path(__file__).resolve().parents[3]
+    / "shared/data/traces/ascii_only/json-crdt-blog-post.json.gz"
+)
 
 
 def shared_document(live, title="Shared") -> str:
@@ -20,7 +23,9 @@ def shared_document(live, title="Shared") -> str:
     document_id = live.create_document(tokens["ann"], title)
     for name, role in (("bob", "editor"), ("val", "viewer")):
         status, _ = live.api(
-            "POST", f"/api/documents/{document_id}/members/", tokens["ann"],
+            "POST",
+            f"/api/documents/{document_id}/members/",
+            tokens["ann"],
             {"email": f"{name}@example.com", "role": role},
         )
         assert status == 202
@@ -78,8 +83,10 @@ def test_two_js_clients_and_a_python_client_converge(live, clients):
     clients.append(late)
     late.call("wait_synced")
     assert late.call("paragraphs")["paragraphs"] == a
-    wait_until(lambda: live.content(live.tokens["ann"], document_id).split("\n") == a,
-               message="stored content")
+    wait_until(
+        lambda: live.content(live.tokens["ann"], document_id).split("\n") == a,
+        message="stored content",
+    )
 
 
 def test_viewer_edits_are_not_applied_anywhere(live, clients):
@@ -115,7 +122,9 @@ def test_refusals_use_documented_close_codes(live, clients):
 
 def test_connect_token_opens_the_socket(live, clients):
     document_id = live.create_document(live.tokens["ann"], "Token")
-    status, body = live.api("POST", f"/api/documents/{document_id}/connect-token/", live.tokens["ann"])
+    status, body = live.api(
+        "POST", f"/api/documents/{document_id}/connect-token/", live.tokens["ann"]
+    )
     assert status == 200
     client = JSClient(live.ws_base, document_id, body["token"])
     clients.append(client)
@@ -123,7 +132,9 @@ def test_connect_token_opens_the_socket(live, clients):
 
 
 @pytest.mark.parametrize("vendor", ["sqlite", "postgresql"])
-def test_kill_9_right_after_the_last_edit_loses_nothing(vendor, live_database_factory, tmp_path, clients):
+def test_kill_9_right_after_the_last_edit_loses_nothing(
+    vendor, live_database_factory, tmp_path, clients
+):
     database = live_database_factory(vendor)
     server = LiveServer(tmp_path, database)
     server.migrate()

@@ -1,0 +1,55 @@
+# One entry point for routine tasks. `make run` and `make test` set everything up first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+
+.PHONY: setup run test test-fast lint format bench build browser clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Python and npm dependencies, pinned (requirements*.txt, package-lock.json).
+$(VENV)/.installed: requirements.txt requirements-dev.txt $(BIN)/python
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+setup: $(VENV)/.installed node_modules/.installed build
+
+# The editor bundle and htmx, copied into frontend/static/frontend/.
+build: node_modules/.installed
+	npm run build
+
+# The app on SQLite and the in-memory channel layer, at http://127.0.0.1:$(PORT)/.
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python -m daphne -b 127.0.0.1 -p $(PORT) --websocket-max-message-size 16777216 config.asgi:application
+
+# The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both).
+test: setup
+	$(BIN)/pytest -n auto
+
+test-fast: setup
+	$(BIN)/pytest -n auto -m "not live and not browser"
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+# Debian's Chromium for browser tests (a test tool's own download cannot work here).
+browser:
+	command -v chromium >/dev/null || (sudo -n true 2>/dev/null && sudo apt-get install -y chromium || apt-get install -y chromium)
+
+clean:
+	rm -rf $(VENV) node_modules frontend/static/frontend/editor.js frontend/static/frontend/htmx.min.js
