@@ -30,6 +30,7 @@ from .update_guard import UpdateRejected, check_update
 logger = logging.getLogger(__name__)
 
 # Documented close codes (docs/protocol.md).
+CLOSE_ROLE_CHANGED = 4100
 CLOSE_MALFORMED = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -417,8 +418,11 @@ class Room:
         for conn in affected:
             if role is None:
                 await conn.close_with(CLOSE_FORBIDDEN, "access revoked")
-            else:
+            elif role != conn.role:
+                # Enforced at once (writes are checked against conn.role); the close tells
+                # the client, whose page was rendered for the old role, to reconnect.
                 conn.role = role
+                await conn.close_with(CLOSE_ROLE_CHANGED, "role changed")
 
 
 def _role_by_id(user_id, document_id, role_of):

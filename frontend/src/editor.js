@@ -15,7 +15,10 @@ import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 
 // Close codes the server uses after accepting a socket to refuse it for good.
-const REFUSED = { 4401: 'not signed in', 4403: 'no access' }
+// Close codes after which reconnecting cannot help (docs/protocol.md).
+const REFUSED = { 4401: 'not signed in', 4403: 'no access', 4404: 'document deleted' }
+// The server closes with this when this user's role changed: reload to get the new role.
+const ROLE_CHANGED = 4100
 
 // Minimal caret styling (the caret extension only sets inline colours); low specificity so
 // site.css can override it.
@@ -76,9 +79,16 @@ function start () {
     else if (provider.wsconnected) setStatus('connected')
   })
   provider.on('connection-close', (event) => {
+    if (event && event.code === ROLE_CHANGED) {
+      // The page was rendered for the old role (editable or not): render it again.
+      queueMicrotask(() => { provider.disconnect(); window.location.reload() })
+      return
+    }
     const reason = event && REFUSED[event.code]
     if (!reason) return
     terminal = reason
+    // Whatever is typed now could never reach anyone: stop accepting it.
+    if (window.collab && window.collab.editor) window.collab.editor.setEditable(false)
     // Stop reconnecting. Deferred: we are inside the provider's own close handling, and
     // disconnect() would re-enter it while provider.ws still points at the closing socket.
     queueMicrotask(() => {

@@ -1,10 +1,12 @@
 """collab.store: the append-only update log, loading (snapshot + tail) and compaction."""
 
+import sqlite3
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 from pycrdt import Doc, Text, XmlElement, XmlFragment, XmlText
 
@@ -259,9 +261,45 @@ def test_doc_from_state_skips_a_bad_update_between_good_ones():
     assert str(store.doc_from_state(state).get("t", type=Text)) == "u0 u1 "
 
 
+@contextmanager
+def database_for_threads(tmp_path):
+    """Yield a function that points the calling thread at a database threads can share.
+
+    PostgreSQL: the test database itself. SQLite: pytest's test database is in memory with
+    a shared cache, whose table locks fail at once instead of waiting ("database table is
+    locked"), so it is copied to a file, which is what the app runs on (WAL, busy timeout).
+    """
+    if connection.vendor != "sqlite" or not connection.is_in_memory_db():
+        yield lambda: None
+        return
+    path = tmp_path / "threads.sqlite3"
+    connection.ensure_connection()
+    target = sqlite3.connect(path)
+    connection.connection.backup(target)
+    target.close()
+    settings_dict = {**connection.settings_dict, "NAME": str(path)}
+    wrapper_class = type(connections["default"])
+    original = connections["default"]
+
+    def use() -> None:
+        connections["default"] = wrapper_class(settings_dict, "default")
+
+    try:
+        yield use
+    finally:
+        if connections["default"] is not original:
+            connections["default"].close()
+            connections["default"] = original
+
+
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_appends_get_unique_gap_free_seqs(ann):
+def test_concurrent_appends_get_unique_gap_free_seqs(ann, tmp_path):
     document = services.document_create(owner=ann, title="Busy")
+    with database_for_threads(tmp_path) as use_shared_database:
+        check_concurrent_appends(document, use_shared_database)
+
+
+def check_concurrent_appends(document, use_shared_database) -> None:
     threads_count, batches, batch_size = 4, 6, 3
     updates, expected = text_updates(threads_count * batches * batch_size)
     start = threading.Barrier(threads_count)
@@ -270,6 +308,7 @@ def test_concurrent_appends_get_unique_gap_free_seqs(ann):
 
     def worker(index: int) -> None:
         try:
+            use_shared_database()
             mine = updates[index::threads_count]
             start.wait(timeout=10)
             results[index] = [
@@ -293,6 +332,7 @@ def test_concurrent_appends_get_unique_gap_free_seqs(ann):
         thread.join(timeout=60)
 
     assert not errors, errors
+    use_shared_database()
     total = threads_count * batches * batch_size
     assert stored_seqs(document) == list(range(1, total + 1))
     # Each batch got a contiguous block: every returned last seq is distinct.
