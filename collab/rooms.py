@@ -289,6 +289,8 @@ class Room:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            if settings.COLLAB["FLUSH_DELAY"] > 0:
+                await asyncio.sleep(settings.COLLAB["FLUSH_DELAY"])
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
                 try:

@@ -190,8 +190,10 @@ COLLAB = {
     "MAX_MESSAGE_BYTES": env_int("COLLAB_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
     # Deepest nesting of values/types accepted in one update (pycrdt crashes on deep ones).
     "MAX_UPDATE_DEPTH": env_int("COLLAB_MAX_UPDATE_DEPTH", 128),
-    # Upper bound on how long an accepted update waits before its batch is written.
-    "FLUSH_INTERVAL": env_float("COLLAB_FLUSH_INTERVAL", 0.1),
+    # Seconds the writer waits after the first queued update to gather a bigger batch.
+    # 0 writes as soon as the previous write is done (batches form from whatever arrived
+    # meanwhile), so an update waits for at most one write; keep it well under 0.1.
+    "FLUSH_DELAY": env_float("COLLAB_FLUSH_DELAY", 0.0),
     # Write a snapshot when this many log rows follow the latest one.
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
     # Seconds a room stays loaded after its last connection leaves (page reloads reuse it).

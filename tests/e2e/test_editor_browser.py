@@ -195,7 +195,7 @@ def test_content_api_holds_the_typed_text_after_the_browsers_close(browser, e2e_
     doc = ann_document(browser, e2e_server, shared)
     browser.close()
     token = e2e_server.tokens["ann"]
-    # Updates are written in batches (COLLAB_FLUSH_INTERVAL, 0.1 s): allow a moment.
+    # Updates are written in batches (group commit): allow a moment.
     deadline = time.monotonic() + 5
     while True:
         content = e2e_server.content(token, doc["document_id"], "text")
