@@ -24,8 +24,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 from tests.live.clients import JSClient  # noqa: E402
 from tests.live.server import LiveDatabase, LiveServer, free_port  # noqa: E402
+from tests.shared_data import trace_path  # noqa: E402
 
-DEFAULT_TRACE = ROOT.parent / "shared/data/traces/ascii_only/automerge-paper.json.gz"
+DEFAULT_TRACE = trace_path("automerge-paper.json.gz")
 
 
 def replay(ws_base: str, document_id: str, token: str, trace: Path, end: str) -> tuple:

@@ -7,14 +7,15 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab.update_guard import DEFAULT_MAX_DEPTH, UpdateRejected, _scan, check_update
 
-TRACE = Path("/work/shared/data/traces/ascii_only/automerge-paper.json.gz")
+from ..shared_data import trace_path
+
+TRACE = trace_path("automerge-paper.json.gz")
 DEEP = 50_000  # pycrdt 0.14.13's apply_update overflows the stack from ~26k levels here
 
 

@@ -3,19 +3,16 @@
 import gzip
 import json
 import time
-from pathlib import Path
 
 import pytest
 
+from ..shared_data import trace_path
 from .clients import JSClient, PyClient
 from .server import LiveServer
 
 pytestmark = pytest.mark.live
 
-TRACE = (
-    Path(__file__).resolve().parents[3]
-    / "shared/data/traces/ascii_only/json-crdt-blog-post.json.gz"
-)
+TRACE = trace_path("json-crdt-blog-post.json.gz")
 
 
 def shared_document(live, title="Shared") -> str:
