@@ -106,6 +106,8 @@ class Room:
         self._queue: list[_Queued] = []
         self._early_messages: list[dict] = []
         self._wake = asyncio.Event()
+        # Set while someone waits for the queue to be written: skip the gathering delay.
+        self._urgent = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.write_failures = 0
         self._written_since_compaction = 0
@@ -164,12 +166,16 @@ class Room:
     async def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued update is committed; False if that did not happen in time."""
         deadline = time.monotonic() + timeout
-        while self._queue and not self.gone:
-            if time.monotonic() > deadline:
-                return False
-            self._wake.set()
-            await asyncio.sleep(0.005)
-        return True
+        self._urgent.set()
+        try:
+            while self._queue and not self.gone:
+                if time.monotonic() > deadline:
+                    return False
+                self._wake.set()
+                await asyncio.sleep(0.005)
+            return True
+        finally:
+            self._urgent.clear()
 
     # ------------------------------------------------------------ connections
 
@@ -289,8 +295,11 @@ class Room:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if settings.COLLAB["FLUSH_DELAY"] > 0:
-                await asyncio.sleep(settings.COLLAB["FLUSH_DELAY"])
+            if settings.COLLAB["FLUSH_DELAY"] > 0 and not self._urgent.is_set():
+                try:
+                    await asyncio.wait_for(self._urgent.wait(), settings.COLLAB["FLUSH_DELAY"])
+                except TimeoutError:
+                    pass
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
                 try:

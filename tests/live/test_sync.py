@@ -194,3 +194,68 @@ def test_trace_replay_then_fresh_client_and_after_restart(tmp_path, live_databas
         after.call("wait_text", name="trace", equals=trace["endContent"], timeout=120)
     finally:
         server.terminate()
+
+
+def test_sigterm_writes_updates_still_queued(tmp_path, live_database_factory, clients):
+    database = live_database_factory()
+    # A long gathering delay keeps the updates queued (received, not yet written) when
+    # SIGTERM arrives; Daphne cancels consumers without disconnect(), so only the
+    # shutdown hook can write them.
+    server = LiveServer(tmp_path, database, extra_env={"COLLAB_FLUSH_DELAY": "60"})
+    server.migrate()
+    server.start()
+    try:
+        token = server.user_token("ann@example.com")
+        document_id = server.create_document(token, "Shutdown")
+        writer = PyClient(server.ws_base, document_id, token)
+        writer.wait_synced()
+        for i in range(20):
+            writer.append_paragraph(f"queued {i}")
+        time.sleep(1.0)  # let the frames arrive; nothing is written for 60 s
+        assert server.terminate(timeout=30) == 0
+        assert "flushed 1 rooms before shutdown" in server.log()
+        writer.close()
+        server.start()
+        assert server.content(token, document_id).split("\n") == [f"queued {i}" for i in range(20)]
+    finally:
+        server.terminate()
+
+
+def test_hostile_updates_do_not_take_the_server_down(live, clients):
+    import asyncio
+
+    import websockets
+
+    from collab import protocol
+
+    document_id = live.create_document(live.tokens["ann"], "Hostile")
+    # 60k nested Any arrays (~120 KB): pycrdt's apply_update dies of a native stack
+    # overflow (SIGSEGV) on it; the guard must refuse it first.
+    depth = 60_000
+    deep_any = b"\x75\x01" * depth + b"\x7e"
+    item = b"\x08" + b"\x01" + b"\x04root" + b"\x01" + deep_any  # ContentAny in map "root"
+    deep_update = b"\x01\x01\x2a\x00" + item + b"\x00"
+
+    async def attack() -> list:
+        codes = []
+        url = f"{live.ws_base}/{document_id}?token={live.tokens['ann']}"
+        for frame in (protocol.update_message(deep_update), b"\x00\x02\xff\xff\xff\xff", b"\x09"):
+            async with websockets.connect(url, max_size=None) as ws:
+                await ws.send(frame)
+                try:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 5)
+                except websockets.ConnectionClosed as exc:
+                    codes.append(exc.rcvd.code if exc.rcvd else None)
+        return codes
+
+    assert asyncio.run(attack()) == [4400, 4400, 4400]
+    assert live.process.poll() is None
+    client = JSClient(live.ws_base, document_id, live.tokens["ann"])
+    clients.append(client)
+    client.call("wait_synced")
+    client.call("append_paragraph", text="still alive")
+    wait_until(
+        lambda: live.content(live.tokens["ann"], document_id) == "still alive",
+        message="the document to work after the attack",
+    )
