@@ -22,7 +22,8 @@ def document(ann):
 
 def roles(document) -> dict[str, str]:
     return {
-        m.user.email: m.role for m in Membership.objects.filter(document=document).select_related("user")
+        m.user.email: m.role
+        for m in Membership.objects.filter(document=document).select_related("user")
     }
 
 

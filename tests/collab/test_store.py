@@ -314,9 +314,7 @@ def check_concurrent_appends(document, use_shared_database) -> None:
             results[index] = [
                 store.updates_append(
                     document_id=document.pk,
-                    updates=[
-                        pending(u) for u in mine[b * batch_size : (b + 1) * batch_size]
-                    ],
+                    updates=[pending(u) for u in mine[b * batch_size : (b + 1) * batch_size]],
                 )
                 for b in range(batches)
             ]
@@ -345,3 +343,37 @@ def check_concurrent_appends(document, use_shared_database) -> None:
     assert seq == total
     assert len(str(doc.get("t", type=Text))) == len(str(expected.get("t", type=Text)))
     assert set(str(doc.get("t", type=Text)).split()) == {f"u{i}" for i in range(total)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: state_load reads the log rows and then Document.last_seq in two separate "
+        "queries, so an append committing in between yields a seq ahead of the content"
+    ),
+)
+def test_load_reports_the_seq_its_content_is_at_while_another_process_appends(
+    document, monkeypatch
+):
+    updates, _ = text_updates(3)
+    store.updates_append(document_id=document.pk, updates=[pending(updates[0])])
+    real_document = store.Document
+
+    class DocumentWithARacingWriter:
+        """The first read of the document row lets another writer commit just before it."""
+
+        class objects:
+            @staticmethod
+            def filter(*args, **kwargs):
+                monkeypatch.setattr(store, "Document", real_document)
+                store.updates_append(
+                    document_id=document.pk, updates=[pending(u) for u in updates[1:]]
+                )
+                return real_document.objects.filter(*args, **kwargs)
+
+    monkeypatch.setattr(store, "Document", DocumentWithARacingWriter)
+
+    doc, seq = store.doc_load(document_id=document.pk)
+
+    at_seq, _ = store.doc_load(document_id=document.pk, upto_seq=seq)
+    assert str(doc.get("t", type=Text)) == str(at_seq.get("t", type=Text))
