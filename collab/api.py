@@ -5,7 +5,6 @@ from functools import wraps
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_http_methods
 
 from . import permissions, selectors, services, store
 from .models import Membership
@@ -14,6 +13,23 @@ from .render import document_json, document_text
 
 def error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": code, "message": message}, status=status)
+
+
+def require_http_methods(methods):
+    """Like Django's, but the 405 is JSON like every other API error."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if request.method not in methods:
+                response = error(405, "method_not_allowed", f"Use {', '.join(methods)}.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
 
 
 def api_login_required(view):
@@ -130,7 +146,7 @@ def _member_json(membership) -> dict:
     }
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "POST", "DELETE"])
 @api_login_required
 @_with_role
 @_service_errors
@@ -143,6 +159,13 @@ def members(request, document, role):
         services.member_add(document=document, email=email, role=new_role, invited_by=request.user)
         # The same answer whether or not the address has an account.
         return JsonResponse({"email": email.strip().lower(), "role": new_role}, status=202)
+    if request.method == "DELETE":
+        # Revoking an invitation: {"email"}. Members are removed at members/<user_id>/.
+        if not permissions.can_manage(role):
+            return error(403, "forbidden", "Only owners manage members.")
+        if not services.invitation_revoke(document=document, email=_body(request).get("email")):
+            return error(404, "not_found", "No invitation for that address.")
+        return HttpResponse(status=204)
     payload = {
         "members": [_member_json(m) for m in selectors.memberships_of(document_id=document.pk)]
     }

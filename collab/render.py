@@ -68,7 +68,11 @@ def _node_json(node) -> dict | list:
             out.append(item)
         return out
     item: dict = {"type": node.tag}
-    attrs = dict(node.attributes)
+    # pycrdt reads numbers as floats; ProseMirror attributes like heading levels are ints.
+    attrs = {
+        key: int(value) if isinstance(value, float) and value.is_integer() else value
+        for key, value in dict(node.attributes).items()
+    }
     if attrs:
         item["attrs"] = attrs
     content = _children_json(node)

@@ -14,8 +14,18 @@ class ServiceError(ValueError):
     """A request that breaks a rule; the message is safe to show."""
 
 
+def _text(value, field: str) -> str:
+    """A string field from a request body; anything else (a number, a list) is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ServiceError(f"{field} must be a string.")
+    return value.strip()
+
+
 def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT) -> Document:
-    title = (title or "").strip()
+    title = _text(title, "title")
+    kind = _text(kind, "kind") or DocumentKind.TEXT
     if not title:
         raise ServiceError("A title is required.")
     if len(title) > 200:
@@ -29,7 +39,7 @@ def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT) -> Docu
 
 
 def document_rename(*, document: Document, title: str) -> Document:
-    title = (title or "").strip()
+    title = _text(title, "title")
     if not title or len(title) > 200:
         raise ServiceError("A title of 1 to 200 characters is required.")
     document.title = title
@@ -50,7 +60,8 @@ def member_add(*, document: Document, email: str, role: str, invited_by) -> None
     """
     from allauth.account.models import EmailAddress
 
-    email = (email or "").strip().lower()
+    email = _text(email, "email").lower()
+    role = _text(role, "role")
     if "@" not in email or len(email) > 254:
         raise ServiceError("A valid email address is required.")
     if role not in Role.values:
@@ -68,28 +79,44 @@ def member_add(*, document: Document, email: str, role: str, invited_by) -> None
     _membership_set(document=document, user=address.user, role=role)
 
 
+def _lock_document(document: Document) -> None:
+    """Serialise membership changes of one document (two owners stepping down at once
+    must not both see the other one as the remaining owner)."""
+    Document.objects.select_for_update().filter(pk=document.pk).first()
+
+
 def _membership_set(*, document: Document, user, role: str) -> Membership:
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update().filter(document=document, user=user).first()
-        )
+        _lock_document(document)
+        membership = Membership.objects.filter(document=document, user=user).first()
         if membership is None:
             return Membership.objects.create(document=document, user=user, role=role)
         if membership.role == Role.OWNER and role != Role.OWNER:
-            _ensure_another_owner(document=document, user=user)
+            _hand_over_ownership(document=document, leaving=user)
         membership.role = role
         membership.save(update_fields=["role"])
     access_changed_send(document_id=document.pk, user_id=user.pk)
     return membership
 
 
-def _ensure_another_owner(*, document: Document, user) -> None:
-    others = Membership.objects.filter(document=document, role=Role.OWNER).exclude(user=user)
-    if not others.exists():
+def _hand_over_ownership(*, document: Document, leaving) -> None:
+    """Before an owner stops being one: refuse if nobody else owns the document, and make
+    another owner the document's listed owner if the leaving one was it."""
+    other = (
+        Membership.objects.filter(document=document, role=Role.OWNER)
+        .exclude(user=leaving)
+        .order_by("created_at")
+        .first()
+    )
+    if other is None:
         raise ServiceError("A document needs at least one owner.")
+    if document.owner_id == leaving.pk:
+        document.owner_id = other.user_id
+        document.save(update_fields=["owner", "updated_at"])
 
 
 def member_update_role(*, document: Document, user_id: int, role: str) -> Membership:
+    role = _text(role, "role")
     if role not in Role.values:
         raise ServiceError(f"role must be one of: {', '.join(Role.values)}.")
     membership = Membership.objects.filter(document=document, user_id=user_id).first()
@@ -100,17 +127,21 @@ def member_update_role(*, document: Document, user_id: int, role: str) -> Member
 
 def member_remove(*, document: Document, user_id: int) -> None:
     with transaction.atomic():
-        membership = (
-            Membership.objects.select_for_update()
-            .filter(document=document, user_id=user_id)
-            .first()
-        )
+        _lock_document(document)
+        membership = Membership.objects.filter(document=document, user_id=user_id).first()
         if membership is None:
             raise Membership.DoesNotExist
         if membership.role == Role.OWNER:
-            _ensure_another_owner(document=document, user=membership.user)
+            _hand_over_ownership(document=document, leaving=membership.user)
         membership.delete()
     access_changed_send(document_id=document.pk, user_id=user_id)
+
+
+def invitation_revoke(*, document: Document, email: str) -> bool:
+    deleted, _ = Invitation.objects.filter(
+        document=document, email__iexact=_text(email, "email")
+    ).delete()
+    return bool(deleted)
 
 
 def invitations_accept_for(*, user, email: str) -> int:

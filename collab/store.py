@@ -36,6 +36,7 @@ class StoredState:
     snapshot: bytes | None
     updates: list[bytes]
     last_seq: int
+    document_id: object = None
 
 
 def updates_append(*, document_id, updates: list[PendingUpdate]) -> int:
@@ -73,45 +74,71 @@ def updates_append(*, document_id, updates: list[PendingUpdate]) -> int:
 
 def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
     """The latest snapshot at or below upto_seq and the log rows after it, in order."""
-    snapshots = DocumentSnapshot.objects.filter(document_id=document_id)
-    if upto_seq is not None:
-        snapshots = snapshots.filter(seq__lte=upto_seq)
-    snapshot = snapshots.order_by("-seq").values_list("seq", "data").first()
-    after = snapshot[0] if snapshot else 0
-    rows = DocumentUpdate.objects.filter(document_id=document_id, seq__gt=after)
-    if upto_seq is not None:
-        rows = rows.filter(seq__lte=upto_seq)
-    # iterator(): a long log (hundreds of thousands of rows) streams instead of filling a list
-    # of model instances first.
-    updates = [
-        bytes(data)
-        for data in rows.order_by("seq").values_list("data", flat=True).iterator(chunk_size=2000)
-    ]
-    last_seq = (
-        upto_seq
-        if upto_seq is not None
-        else (
+    if upto_seq is None:
+        # Fix the upper bound first: rows another process commits meanwhile are left out,
+        # so the state is exactly "everything up to last_seq".
+        upto_seq = (
             Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first() or 0
         )
+    snapshot = (
+        DocumentSnapshot.objects.filter(document_id=document_id, seq__lte=upto_seq)
+        .order_by("-seq")
+        .values_list("seq", "data")
+        .first()
     )
+    after = snapshot[0] if snapshot else 0
+    rows = DocumentUpdate.objects.filter(
+        document_id=document_id, seq__gt=after, seq__lte=upto_seq
+    ).order_by("seq")
+    # iterator(): a long log (hundreds of thousands of rows) streams instead of filling a
+    # list of model instances first.
+    updates = [
+        bytes(data) for data in rows.values_list("data", flat=True).iterator(chunk_size=2000)
+    ]
     return StoredState(
-        snapshot=bytes(snapshot[1]) if snapshot else None, updates=updates, last_seq=last_seq
+        snapshot=bytes(snapshot[1]) if snapshot else None,
+        updates=updates,
+        last_seq=upto_seq,
+        document_id=document_id,
     )
+
+
+def _apply(doc: Doc, update: bytes) -> bool:
+    try:
+        doc.apply_update(update)
+        return True
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException:
+        # pyo3 panics are BaseExceptions. Every row was checked before it was stored; one
+        # that still fails (a pycrdt upgrade, a hand-edited database) must not make the
+        # document unloadable.
+        logger.exception("skipping an update that does not apply")
+        return False
 
 
 def doc_from_state(state: StoredState) -> Doc:
     """Apply a stored state into a fresh Doc (applying, not merge_updates: that is quadratic)."""
     doc = Doc()
-    if state.snapshot:
-        doc.apply_update(state.snapshot)
+    if state.snapshot and not _apply(doc, state.snapshot):
+        # A snapshot is only a cache of the log, which is never deleted: rebuild from it.
+        logger.error("snapshot of %s does not apply; replaying the whole log", state.document_id)
+        return doc_from_state(
+            StoredState(
+                snapshot=None,
+                updates=_all_rows(state.document_id, state.last_seq),
+                last_seq=state.last_seq,
+                document_id=state.document_id,
+            )
+        )
     for update in state.updates:
-        try:
-            doc.apply_update(update)
-        except ValueError:
-            # Every row was validated before it was stored; a row that still fails (a
-            # pycrdt upgrade, a hand-edited database) must not make the document unloadable.
-            logger.exception("skipping an update that no longer applies")
+        _apply(doc, update)
     return doc
+
+
+def _all_rows(document_id, upto_seq: int) -> list[bytes]:
+    rows = DocumentUpdate.objects.filter(document_id=document_id, seq__lte=upto_seq)
+    return [bytes(d) for d in rows.order_by("seq").values_list("data", flat=True).iterator(2000)]
 
 
 def doc_load(*, document_id, upto_seq: int | None = None) -> tuple[Doc, int]:

@@ -244,13 +244,6 @@ def test_create_rejects_bad_input_with_400_json(client, ann, body):
     assert not Document.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: a JSON title/email that is not a string reaches the services, whose "
-        "`(value or '').strip()` raises AttributeError: a 500 instead of 400 JSON"
-    ),
-)
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -511,13 +504,6 @@ def test_an_owner_may_leave_when_another_owner_remains(client, ann, bob, shared)
     assert selectors.role_of(user=ann, document_id=shared.pk) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Document.owner is never updated when ownership moves, so after the creator "
-        "leaves the API (and the list page) name as owner someone with no access at all"
-    ),
-)
 def test_owner_shown_is_a_current_owner_after_the_creator_leaves(client, ann, bob, shared):
     send(client, "patch", member_url(shared, bob), {"role": "owner"}, **bearer(ann))
     assert client.delete(member_url(shared, ann), **bearer(ann)).status_code == 204

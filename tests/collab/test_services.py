@@ -4,7 +4,6 @@ import threading
 
 import pytest
 from allauth.account.models import EmailAddress
-from django.conf import settings as django_settings
 from django.core import signing
 from django.db import connection
 
@@ -277,24 +276,15 @@ def test_malformed_signed_payloads_are_refused(payload):
     assert services.connect_token_read(token) is None
 
 
-ON_POSTGRESQL = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
-@pytest.mark.xfail(
-    ON_POSTGRESQL,
-    strict=True,
-    reason=(
-        "BUG: _ensure_another_owner reads the other owners without locking them, so two "
-        "owners stepping down at once both see the other and the document ends with none"
-    ),
-)
 @pytest.mark.parametrize("operation", ["demote", "remove"])
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_stepping_down_at_once_leave_an_owner(ann, bob, monkeypatch, operation):
     document = services.document_create(owner=ann, title="Race")
     services.member_add(document=document, email=bob.email, role="owner", invited_by=ann)
     both_checked = threading.Barrier(2)
-    original = services._ensure_another_owner
+    original = services._hand_over_ownership
 
     def check_then_wait(**kwargs):
         original(**kwargs)
@@ -304,7 +294,7 @@ def test_two_owners_stepping_down_at_once_leave_an_owner(ann, bob, monkeypatch, 
         except threading.BrokenBarrierError:
             pass
 
-    monkeypatch.setattr(services, "_ensure_another_owner", check_then_wait)
+    monkeypatch.setattr(services, "_hand_over_ownership", check_then_wait)
     outcomes: list[object] = []
 
     def step_down(user) -> None:
