@@ -112,9 +112,8 @@ def documents(request):
             owner=request.user, title=data.get("title", ""), kind=data.get("kind", "text")
         )
         return JsonResponse(_document_json(request, document, "owner"), status=201)
-    roles = dict(Membership.objects.filter(user=request.user).values_list("document_id", "role"))
     items = [
-        _document_json(request, d, roles[d.pk]) for d in selectors.documents_for(user=request.user)
+        _document_json(request, d, d.my_role) for d in selectors.documents_for(user=request.user)
     ]
     return JsonResponse({"documents": items})
 
@@ -132,7 +131,8 @@ def document_detail(request, document, role):
     elif request.method == "DELETE":
         if not permissions.can_manage(role):
             return error(403, "forbidden", "Only owners can delete a document.")
-        services.document_delete(document=document)
+        # To the trash: 404 from now on for everyone; its owners can restore it from /trash/.
+        services.document_trash(document=document)
         return HttpResponse(status=204)
     return JsonResponse(_document_json(request, document, role))
 
@@ -156,7 +156,13 @@ def members(request, document, role):
             return error(403, "forbidden", "Only owners manage members.")
         data = _body(request)
         email, new_role = data.get("email", ""), data.get("role", "editor")
-        services.member_add(document=document, email=email, role=new_role, invited_by=request.user)
+        services.member_add(
+            document=document,
+            email=email,
+            role=new_role,
+            invited_by=request.user,
+            site_url=request.build_absolute_uri("/"),
+        )
         # The same answer whether or not the address has an account.
         return JsonResponse({"email": email.strip().lower(), "role": new_role}, status=202)
     if request.method == "DELETE":
@@ -200,11 +206,19 @@ def member_detail(request, document, role, user_id):
 @api_login_required
 @_with_role
 def content(request, document, role):
+    from .render import document_html, document_markdown
+
+    renderers = {
+        "text": document_text,
+        "json": document_json,
+        "html": document_html,
+        "markdown": document_markdown,
+    }
     fmt = request.GET.get("format", "text")
-    if fmt not in {"text", "json"}:
-        return error(400, "invalid", "format must be text or json.")
+    if fmt not in renderers:
+        return error(400, "invalid", "format must be text, json, html or markdown.")
     doc, seq = store.doc_load(document_id=document.pk)
-    body = document_text(doc) if fmt == "text" else document_json(doc)
+    body = renderers[fmt](doc)
     return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
 
 

@@ -1,6 +1,7 @@
 """Documents, memberships with roles, invitations, and the update log with its snapshots."""
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -18,6 +19,9 @@ class Role(models.TextChoices):
 
 
 WRITE_ROLES = {Role.OWNER, Role.EDITOR}
+
+# How long a deleted document stays in its owners' trash before purge_trash removes it.
+TRASH_RETENTION = timedelta(days=30)
 
 
 class Document(models.Model):
@@ -40,12 +44,24 @@ class Document(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Set when an owner deletes the document: it is then in the trash, gone for everyone
+    # (lists, API, sockets) but restorable, with its update log, until it is purged.
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-updated_at"]
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def in_trash(self) -> bool:
+        return self.deleted_at is not None
+
+    @property
+    def trash_expires_at(self):
+        """When purge_trash deletes it for good (None when not in the trash)."""
+        return self.deleted_at + TRASH_RETENTION if self.deleted_at else None
 
 
 class Membership(models.Model):

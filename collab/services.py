@@ -1,11 +1,21 @@
-"""Document writes: create, rename, delete, members and invitations, connect tokens."""
+"""Document writes: create, rename, trash/restore/purge, members, invitations, ownership,
+connect tokens. Each write that changes what someone's dashboard shows tells them live."""
+
+import logging
+from collections import defaultdict
 
 from django.conf import settings
 from django.core import signing
+from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
 
+from . import notifications, selectors
 from .broadcast import access_changed_send
 from .models import Document, DocumentKind, Invitation, Membership, Role
+
+logger = logging.getLogger(__name__)
 
 CONNECT_TOKEN_SALT = "collab.connect-token"
 
@@ -38,25 +48,109 @@ def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT) -> Docu
     return document
 
 
+def document_url(document: Document) -> str:
+    return f"/documents/{document.pk}/"
+
+
+def _member_ids(document: Document) -> list[int]:
+    return list(Membership.objects.filter(document=document).values_list("user_id", flat=True))
+
+
+def _shared_event(document: Document, role: str) -> dict:
+    return {
+        "type": "document.shared",
+        "document": {
+            "id": str(document.pk),
+            "title": document.title,
+            "kind": document.kind,
+            "role": role,
+            "owner_name": document.owner.name,
+            "url": document_url(document),
+        },
+    }
+
+
+def _notify_shared(document: Document, roles: dict[int, str]) -> None:
+    """document.shared to each user with their own role (one send per role)."""
+    by_role = defaultdict(list)
+    for user_id, role in roles.items():
+        by_role[role].append(user_id)
+    for role, user_ids in by_role.items():
+        notifications.notify_users(user_ids, _shared_event(document, role))
+
+
+def _notify_removed(document_id, user_ids) -> None:
+    notifications.notify_users(user_ids, {"type": "document.removed", "id": str(document_id)})
+
+
 def document_rename(*, document: Document, title: str) -> Document:
     title = _text(title, "title")
     if not title or len(title) > 200:
         raise ServiceError("A title of 1 to 200 characters is required.")
     document.title = title
     document.save(update_fields=["title", "updated_at"])
+    notifications.notify_users(
+        _member_ids(document),
+        {"type": "document.renamed", "id": str(document.pk), "title": document.title},
+    )
+    return document
+
+
+def document_trash(*, document: Document) -> Document:
+    """Delete as people mean it: gone for every member at once, restorable by its owners
+    for TRASH_RETENTION. The update log stays; live sockets are closed."""
+    if document.deleted_at is not None:
+        return document
+    with transaction.atomic():
+        document.deleted_at = timezone.now()
+        # updated_at stays: a restored document comes back where it was in the lists.
+        document.save(update_fields=["deleted_at"])
+        _notify_removed(document.pk, _member_ids(document))
+    access_changed_send(document_id=document.pk, user_id=None)
+    return document
+
+
+def document_restore(*, document: Document) -> Document:
+    if document.deleted_at is None:
+        return document
+    with transaction.atomic():
+        document.deleted_at = None
+        document.save(update_fields=["deleted_at"])
+        roles = dict(Membership.objects.filter(document=document).values_list("user_id", "role"))
+        _notify_shared(document, roles)
     return document
 
 
 def document_delete(*, document: Document) -> None:
+    """Delete for good, with memberships, invitations and the update log (purging)."""
     document_id = document.pk
     document.delete()
     access_changed_send(document_id=document_id, user_id=None)
 
 
-def member_add(*, document: Document, email: str, role: str, invited_by) -> None:
+def trash_purge() -> int:
+    """Delete for good every document that has been in the trash longer than the retention
+    period; returns how many. One transaction per document, each re-checked under lock so
+    a restore racing the purge wins or loses as a whole."""
+    purged = 0
+    for document_id in list(selectors.trash_expired().values_list("pk", flat=True)):
+        with transaction.atomic():
+            document = selectors.trash_expired().select_for_update().filter(pk=document_id).first()
+            if document is None:
+                continue
+            document.delete()
+            purged += 1
+    return purged
+
+
+def member_add(
+    *, document: Document, email: str, role: str, invited_by, site_url: str = ""
+) -> None:
     """Give an email address a role: a membership if it has a verified account, else an invitation.
 
-    The caller learns nothing about whether the account exists: both paths return the same.
+    The caller learns nothing about whether the account exists: both paths return the same,
+    and both send the address the same invitation email. site_url ("https://host") makes
+    the link in it absolute.
     """
     from allauth.account.models import EmailAddress
 
@@ -75,8 +169,33 @@ def member_add(*, document: Document, email: str, role: str, invited_by) -> None
         Invitation.objects.update_or_create(
             document=document, email=email, defaults={"role": role, "invited_by": invited_by}
         )
-        return
-    _membership_set(document=document, user=address.user, role=role)
+    else:
+        _membership_set(document=document, user=address.user, role=role)
+    _invitation_email_send(
+        document=document, email=email, role=role, invited_by=invited_by, site_url=site_url
+    )
+
+
+ROLE_PHRASES = {Role.OWNER: "an owner", Role.EDITOR: "an editor", Role.VIEWER: "a viewer"}
+
+
+def _invitation_email_send(*, document: Document, email: str, role: str, invited_by, site_url):
+    site_url = (site_url or getattr(settings, "SITE_URL", "http://localhost:8000")).rstrip("/")
+    context = {
+        "document": document,
+        "role": ROLE_PHRASES[role],
+        "inviter_name": invited_by.name if invited_by is not None else "Someone",
+        "document_url": f"{site_url}{document_url(document)}",
+        "signup_url": f"{site_url}/accounts/signup/",
+        "email": email,
+    }
+    subject = " ".join(render_to_string("collab/email/invitation_subject.txt", context).split())
+    body = render_to_string("collab/email/invitation_message.txt", context)
+    try:
+        send_mail(subject, body, None, [email])
+    except Exception:
+        # The access is granted either way; the person can still be sent the link by hand.
+        logger.exception("could not send the invitation email for %s", document.pk)
 
 
 def _lock_document(document: Document) -> None:
@@ -90,11 +209,16 @@ def _membership_set(*, document: Document, user, role: str) -> Membership:
         _lock_document(document)
         membership = Membership.objects.filter(document=document, user=user).first()
         if membership is None:
-            return Membership.objects.create(document=document, user=user, role=role)
+            membership = Membership.objects.create(document=document, user=user, role=role)
+            _notify_shared(document, {user.pk: role})
+            return membership
         if membership.role == Role.OWNER and role != Role.OWNER:
             _hand_over_ownership(document=document, leaving=user)
+        changed = membership.role != role
         membership.role = role
         membership.save(update_fields=["role"])
+        if changed:
+            _notify_shared(document, {user.pk: role})
     access_changed_send(document_id=document.pk, user_id=user.pk)
     return membership
 
@@ -134,7 +258,33 @@ def member_remove(*, document: Document, user_id: int) -> None:
         if membership.role == Role.OWNER:
             _hand_over_ownership(document=document, leaving=membership.user)
         membership.delete()
+        _notify_removed(document.pk, [user_id])
     access_changed_send(document_id=document.pk, user_id=user_id)
+
+
+def ownership_transfer(*, document: Document, to_user_id: int) -> Document:
+    """Make a member the document's owner; the previous (listed) owner stays as an editor."""
+    with transaction.atomic():
+        _lock_document(document)
+        document.refresh_from_db(fields=["owner"])
+        target = Membership.objects.filter(document=document, user_id=to_user_id).first()
+        if target is None:
+            raise ServiceError("Ownership can only go to someone who is already a member.")
+        previous_id = document.owner_id
+        if target.user_id == previous_id:
+            raise ServiceError("They already own this document.")
+        target.role = Role.OWNER
+        target.save(update_fields=["role"])
+        Membership.objects.update_or_create(
+            document=document, user_id=previous_id, defaults={"role": Role.EDITOR}
+        )
+        document.owner_id = target.user_id
+        document.save(update_fields=["owner", "updated_at"])
+        document.refresh_from_db(fields=["owner"])
+        _notify_shared(document, {target.user_id: Role.OWNER, previous_id: Role.EDITOR})
+    for user_id in (target.user_id, previous_id):
+        access_changed_send(document_id=document.pk, user_id=user_id)
+    return document
 
 
 def invitation_revoke(*, document: Document, email: str) -> bool:
@@ -148,10 +298,18 @@ def invitations_accept_for(*, user, email: str) -> int:
     """Turn the invitations for a just-verified address into memberships; returns how many."""
     accepted = 0
     with transaction.atomic():
-        for invitation in Invitation.objects.select_for_update().filter(email__iexact=email):
-            Membership.objects.get_or_create(
+        invitations = (
+            Invitation.objects.select_for_update(of=("self",))
+            .filter(email__iexact=email)
+            .select_related("document__owner")
+        )
+        for invitation in invitations:
+            _membership, created = Membership.objects.get_or_create(
                 document_id=invitation.document_id, user=user, defaults={"role": invitation.role}
             )
+            document = invitation.document
+            if created and document.deleted_at is None:
+                _notify_shared(document, {user.pk: invitation.role})
             invitation.delete()
             accepted += 1
     return accepted

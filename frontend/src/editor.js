@@ -1,24 +1,25 @@
-// Minimal collaborative editor for /documents/<uuid>/.
+// The collaborative rich-text editor of /documents/<uuid>/ (docs/editor.md).
 //
-// Contract with the server template:
+// Contract with the server template (frontend/templates/frontend/document.html):
 //   <div id="editor" data-document-id="<uuid>" data-ws-url="ws://host/ws/documents"
 //        data-user-name="Ann" data-user-color="#e6194b" data-can-edit="true|false"></div>
-//   <span id="editor-status"></span>
+//   optional, created before #editor when missing:
+//   #editor-toolbar, #editor-alert, #presence, #connection-state, #view-only-badge,
+//   #unsent-changes, and #editor-status (machine-readable: synced/connected/... [· read-only]).
 // The socket connects to `${wsUrl}/${documentId}` (session cookie auth, no query params) and
 // speaks the standard y-websocket v1 protocol. Built by frontend/build.mjs into
-// frontend/static/frontend/editor.js.
+// frontend/static/frontend/editor.js. `window.collab` exposes {ydoc, provider, editor, Y,
+// connection, undoManager} for scripts and tests.
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { Editor } from '@tiptap/core'
-import StarterKit from '@tiptap/starter-kit'
+import { Editor, Extension } from '@tiptap/core'
 import Collaboration from '@tiptap/extension-collaboration'
 import CollaborationCaret from '@tiptap/extension-collaboration-caret'
-
-// Close codes the server uses after accepting a socket to refuse it for good.
-// Close codes after which reconnecting cannot help (docs/protocol.md).
-const REFUSED = { 4401: 'not signed in', 4403: 'no access', 4404: 'document deleted' }
-// The server closes with this when this user's role changed: reload to get the new role.
-const ROLE_CHANGED = 4100
+import { yUndoPluginKey } from '@tiptap/y-tiptap'
+import { contentExtensions, isAllowedHref } from './extensions.js'
+import { mountToolbar } from './toolbar.js'
+import { mountPresence } from './presence.js'
+import { trackConnection } from './connection.js'
 
 // Minimal caret styling (the caret extension only sets inline colours); low specificity so
 // site.css can override it.
@@ -29,23 +30,63 @@ border-left:1px solid;border-right:1px solid;word-break:normal;pointer-events:no
 font-style:normal;font-weight:600;line-height:normal;white-space:nowrap;color:#fff;
 padding:0 .3em;border-radius:3px 3px 3px 0;user-select:none}
 `
+const HEX = /^#[0-9a-fA-F]{6}$/
 
 function defaultWsUrl () {
   const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
   return `${scheme}//${window.location.host}/ws/documents`
 }
 
+// The page's element with this id, or a new one inserted before `anchor`.
+function ensure (id, tag, anchor, setup) {
+  let node = document.getElementById(id)
+  if (!node) {
+    node = document.createElement(tag)
+    node.id = id
+    setup?.(node)
+    anchor.parentNode.insertBefore(node, anchor)
+  }
+  return node
+}
+
+// Other people's selections: their colour at ~30% so the text stays readable.
+function selectionRender (user) {
+  const color = HEX.test(user.color) ? user.color : '#888888'
+  return { style: `background-color: ${color}4d`, class: 'ProseMirror-yjs-selection' }
+}
+
+// y-websocket sends every awareness change it applies, other people's states included, back
+// to the server. The server relays everyone's state itself, and it treats whichever socket
+// last spoke for a client id as that client's owner (and names it after that socket's
+// account): an echo from this page would keep a person who left on everyone's presence bar
+// and could show them under my name. So this page sends only its own state.
+function sendOnlyMyAwareness (provider) {
+  const { awareness } = provider
+  const original = provider._awarenessUpdateHandler
+  if (typeof original !== 'function') return
+  const own = (ids) => ids.filter((id) => id === awareness.clientID)
+  const filtered = ({ added, updated, removed }, origin) => {
+    const changes = { added: own(added), updated: own(updated), removed: own(removed) }
+    if (changes.added.length + changes.updated.length + changes.removed.length > 0) {
+      original(changes, origin)
+    }
+  }
+  awareness.off('update', original)
+  awareness.on('update', filtered)
+  // destroy() unregisters this property's handler.
+  provider._awarenessUpdateHandler = filtered
+}
+
 function start () {
   const el = document.getElementById('editor')
   if (!el) return null
-  const statusEl = document.getElementById('editor-status')
   const ds = el.dataset
   const documentId = ds.documentId
   const wsUrl = (ds.wsUrl || '').trim() || defaultWsUrl()
   const canEdit = ds.canEdit === 'true'
   const user = {
     name: ds.userName || 'Anonymous',
-    color: ds.userColor || '#888888'
+    color: HEX.test(ds.userColor || '') ? ds.userColor : '#888888',
   }
 
   if (!document.getElementById('collab-caret-css')) {
@@ -55,61 +96,103 @@ function start () {
     document.head.appendChild(style)
   }
 
-  // Once the server has refused us, keep that message; later status events do not replace it.
-  let terminal = null
-  const setStatus = (state) => {
-    if (terminal !== null) state = terminal
-    const text = canEdit ? state : `${state} · read-only`
-    if (statusEl) {
-      statusEl.textContent = text
-      statusEl.dataset.state = state
-    }
-    el.dataset.status = state
+  const bar = ensure('editor-bar', 'div', el, (node) => { node.className = 'editor-bar' })
+  const ui = {
+    status: ensure('editor-status', 'span', bar, (node) => { node.hidden = true }),
+    badge: document.getElementById('connection-state') || (() => {
+      const node = document.createElement('span')
+      node.id = 'connection-state'
+      node.className = 'badge badge--connection'
+      bar.append(node)
+      return node
+    })(),
+    viewOnly: document.getElementById('view-only-badge') || (() => {
+      const node = document.createElement('span')
+      node.id = 'view-only-badge'
+      node.className = 'badge badge--view-only'
+      node.textContent = 'view only'
+      node.hidden = canEdit
+      bar.append(node)
+      return node
+    })(),
+    pending: document.getElementById('unsent-changes'),
+    alert: ensure('editor-alert', 'div', el, (node) => {
+      node.className = 'editor-alert'
+      node.setAttribute('role', 'alert')
+      node.hidden = true
+    }),
   }
+  ui.badge.setAttribute('aria-live', 'polite')
+  const presenceEl = document.getElementById('presence') || (() => {
+    const node = document.createElement('div')
+    node.id = 'presence'
+    bar.append(node)
+    return node
+  })()
+  const toolbarEl = ensure('editor-toolbar', 'div', el)
 
   const ydoc = new Y.Doc()
-  const provider = new WebsocketProvider(wsUrl, documentId, ydoc)
+  // Connect once every listener is in place (below).
+  const provider = new WebsocketProvider(wsUrl, documentId, ydoc, { connect: false })
+  sendOnlyMyAwareness(provider)
 
-  provider.on('status', ({ status }) => {
-    // 'connected' is followed by 'synced' once the server's sync step 2 arrives.
-    setStatus(status === 'connected' && provider.synced ? 'synced' : status)
-  })
-  provider.on('sync', (isSynced) => {
-    if (isSynced) setStatus('synced')
-    else if (provider.wsconnected) setStatus('connected')
-  })
-  provider.on('connection-close', (event) => {
-    if (event && event.code === ROLE_CHANGED) {
-      // The page was rendered for the old role (editable or not): render it again.
-      queueMicrotask(() => { provider.disconnect(); window.location.reload() })
-      return
-    }
-    const reason = event && REFUSED[event.code]
-    if (!reason) return
-    terminal = reason
-    // Whatever is typed now could never reach anyone: stop accepting it.
-    if (window.collab && window.collab.editor) window.collab.editor.setEditable(false)
-    // Stop reconnecting. Deferred: we are inside the provider's own close handling, and
-    // disconnect() would re-enter it while provider.ws still points at the closing socket.
-    queueMicrotask(() => {
-      provider.disconnect()
-      setStatus(reason)
-    })
-    setStatus(reason)
+  let toolbar = null
+  const Shortcuts = Extension.create({
+    name: 'pageShortcuts',
+    addKeyboardShortcuts () {
+      return { 'Mod-k': () => (toolbar ? toolbar.openLinkForm() : false) }
+    },
   })
 
   const editor = new Editor({
     element: el,
     editable: canEdit,
     extensions: [
-      StarterKit.configure({ undoRedo: false }),
+      ...contentExtensions(),
       Collaboration.configure({ document: ydoc, field: 'default' }),
-      CollaborationCaret.configure({ provider, user })
-    ]
+      CollaborationCaret.configure({ provider, user, selectionRender }),
+      Shortcuts,
+    ],
+    editorProps: {
+      attributes: { 'aria-label': 'Document text', 'aria-multiline': 'true', role: 'textbox' },
+    },
   })
 
-  setStatus(provider.wsconnected ? 'connected' : 'connecting')
-  const collab = { ydoc, provider, editor, Y }
+  toolbar = mountToolbar(toolbarEl, editor)
+  const presence = mountPresence(presenceEl, provider.awareness, user)
+  const connection = trackConnection({
+    provider,
+    ydoc,
+    editor,
+    root: el,
+    canEdit,
+    ui,
+    onEditableChange: () => toolbar.refresh(),
+  })
+
+  // Links: a click places the caret (editing); Ctrl/Cmd+click opens the link in a new tab.
+  el.addEventListener('click', (event) => {
+    if (!(event.ctrlKey || event.metaKey) || !editor.isEditable) return
+    const link = event.target.closest && event.target.closest('a[href]')
+    if (!link || !el.contains(link)) return
+    const href = link.getAttribute('href')
+    if (!isAllowedHref(href)) return
+    event.preventDefault()
+    window.open(link.href, '_blank', 'noopener,noreferrer')
+  })
+
+  provider.connect()
+
+  const collab = {
+    ydoc,
+    provider,
+    editor,
+    Y,
+    connection,
+    presence,
+    toolbar,
+    get undoManager () { return yUndoPluginKey.getState(editor.state)?.undoManager ?? null },
+  }
   window.collab = collab
   return collab
 }

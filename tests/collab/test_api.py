@@ -14,7 +14,7 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 from accounts.models import User
 from accounts.services import access_token_create
 from collab import selectors, services, store
-from collab.models import Document, Invitation, Membership
+from collab.models import Document, DocumentUpdate, Invitation, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -329,9 +329,13 @@ def test_owner_deletes_204(client, ann, shared):
 
     assert response.status_code == 204
     assert response.content == b""
-    assert not Document.objects.exists()
-    assert not Membership.objects.exists()
+    # Moved to the trash: gone for everyone, the owner included, but restorable with its log.
+    trashed = Document.objects.get(pk=shared.pk)
+    assert trashed.deleted_at is not None
+    assert Membership.objects.filter(document=shared).count() == 3
+    assert DocumentUpdate.objects.filter(document=shared).count() == 1
     assert_error(client.get(doc_url(shared), **bearer(ann)), 404, "not_found")
+    assert client.get("/api/documents/", **bearer(ann)).json() == {"documents": []}
 
 
 @pytest.mark.parametrize("who", ["bob", "carl"])
@@ -537,6 +541,11 @@ def test_non_owners_cannot_change_or_remove_members(client, ann, shared, who, re
     assert selectors.role_of(user=ann, document_id=shared.pk) == "owner"
 
 
+def confirmation_path(message) -> str:
+    link = next(u for u in re.findall(r"https?://\S+", message.body) if "confirm-email" in u)
+    return urlsplit(link).path
+
+
 def test_invitation_becomes_membership_when_the_address_is_verified_by_link(
     client, ann, shared, mailoutbox
 ):
@@ -561,9 +570,12 @@ def test_invitation_becomes_membership_when_the_address_is_verified_by_link(
     assert selectors.role_of(user=fay, document_id=shared.pk) is None
     assert Invitation.objects.filter(email="fay@example.com").exists()
 
-    (message,) = mailoutbox
-    link = next(u for u in re.findall(r"https?://\S+", message.body) if "confirm-email" in u)
-    assert signup.post(urlsplit(link).path).status_code == 302
+    invitation, confirmation = mailoutbox
+    # The invitation went to the address before it had an account, like to any other.
+    assert invitation.to == ["fay@example.com"]
+    assert f"http://testserver/documents/{shared.pk}/" in invitation.body
+    link = confirmation_path(confirmation)
+    assert signup.post(link).status_code == 302
 
     assert selectors.role_of(user=fay, document_id=shared.pk) == "viewer"
     assert not Invitation.objects.exists()
@@ -582,9 +594,9 @@ def test_inviting_an_account_that_verifies_later(client, ann, shared, mailoutbox
     gus = User.objects.get(email="gus@example.com")
     assert selectors.role_of(user=gus, document_id=shared.pk) is None
 
-    (message,) = mailoutbox
-    link = next(u for u in re.findall(r"https?://\S+", message.body) if "confirm-email" in u)
-    signup.post(urlsplit(link).path)
+    confirmation, invitation = mailoutbox
+    assert invitation.to == ["gus@example.com"]
+    signup.post(confirmation_path(confirmation))
 
     assert selectors.role_of(user=gus, document_id=shared.pk) == "editor"
 

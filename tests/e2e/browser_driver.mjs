@@ -180,6 +180,21 @@ const COMMANDS = {
       await sleep(req.interval ?? 50)
     }
   },
+  // Save a PNG of the page (or of one element, `selector`) at `path`.
+  async screenshot (req) {
+    const { page } = entry(req.page)
+    if (req.selector) {
+      await page.locator(req.selector).first().screenshot({ path: req.path })
+    } else {
+      await page.screenshot({ path: req.path, fullPage: Boolean(req.fullPage) })
+    }
+    return { path: req.path }
+  },
+  // Hover the pointer over an element (tooltips, hover styles).
+  async hover (req) {
+    await entry(req.page).page.hover(req.selector)
+    return {}
+  },
   async diagnostics (req) {
     const item = entry(req.page)
     return { console: item.console, errors: item.errors }
