@@ -16,6 +16,19 @@ from .ysocket import YSocket
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+async def rooms_settled():
+    """Write and unload every room before the test's database is flushed: a room still
+    writing in the database thread would race the flush (and the next test's setup)."""
+    yield
+    reg = registry()
+    for room in list(reg.rooms.values()):
+        await room.flush(5)
+        await room.stop()
+    for task in list(reg._unloading.values()):
+        await task
+
+
 def session_cookie(user) -> str:
     client = Client()
     client.force_login(user)
