@@ -237,6 +237,23 @@ def connect_token(request, document, role):
     )
 
 
+@require_http_methods(["POST"])
+@api_login_required
+@_with_role
+@_service_errors
+def images(request, document, role):
+    """Upload an image (multipart field `file`); editors and owners only."""
+    from .images import image_upload, image_url
+
+    if not permissions.can_write(role):
+        return error(403, "forbidden", "Viewers cannot add images.")
+    image = image_upload(document=document, user=request.user, upload=request.FILES.get("file"))
+    return JsonResponse(
+        {"id": str(image.id), "url": image_url(image), "content_type": image.content_type},
+        status=201,
+    )
+
+
 def csrf_failure(request, reason=""):
     """JSON for API clients; Django's own page for everything else."""
     if request.path.startswith("/api/"):

@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("documents/<uuid:document_id>/content", api.content, name="api_content"),
     path("documents/<uuid:document_id>/content/", api.content),
+    path("documents/<uuid:document_id>/images/", api.images, name="api_images"),
     path(
         "documents/<uuid:document_id>/connect-token/",
         api.connect_token,

@@ -138,3 +138,29 @@ class DocumentSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot at {self.seq} of {self.document_id}"
+
+
+def image_upload_path(instance, filename: str) -> str:
+    # The stored name never comes from the client: documents/<doc>/<image uuid>.<ext>.
+    return f"documents/{instance.document_id}/{instance.id}.{instance.extension}"
+
+
+class DocumentImage(models.Model):
+    """An image uploaded into a document; served only to the document's members."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="images")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    file = models.FileField(upload_to=image_upload_path, max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @property
+    def extension(self) -> str:
+        return self.content_type.split("/", 1)[1].replace("jpeg", "jpg")
+
+    def __str__(self) -> str:
+        return f"image {self.id} of {self.document_id}"

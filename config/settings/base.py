@@ -146,6 +146,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded images; served by a view that checks document access, never as static files.
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", str(BASE_DIR / "media"))
+MEDIA_URL = "/media-not-served-directly/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -198,6 +201,8 @@ COLLAB = {
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
     # Seconds a room stays loaded after its last connection leaves (page reloads reuse it).
     "ROOM_UNLOAD_DELAY": env_float("COLLAB_ROOM_UNLOAD_DELAY", 2.0),
+    # Largest image upload, in bytes.
+    "IMAGE_MAX_BYTES": env_int("COLLAB_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
     # Lifetime of a connect token, in seconds.
     "CONNECT_TOKEN_MAX_AGE": env_int("COLLAB_CONNECT_TOKEN_MAX_AGE", 60),
 }

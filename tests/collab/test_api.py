@@ -692,7 +692,7 @@ def test_content_of_an_empty_document(client, ann, shared):
 
 
 def test_content_with_a_bad_format_is_400(client, ann, written):
-    response = client.get(f"/api/documents/{written.pk}/content", {"format": "html"}, **bearer(ann))
+    response = client.get(f"/api/documents/{written.pk}/content", {"format": "pdf"}, **bearer(ann))
     assert_error(response, 400, "invalid")
 
 

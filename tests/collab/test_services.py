@@ -276,8 +276,6 @@ def test_malformed_signed_payloads_are_refused(payload):
     assert services.connect_token_read(token) is None
 
 
-
-
 @pytest.mark.parametrize("operation", ["demote", "remove"])
 @pytest.mark.django_db(transaction=True)
 def test_two_owners_stepping_down_at_once_leave_an_owner(ann, bob, monkeypatch, operation):
