@@ -99,8 +99,7 @@ class Room:
 
     def __post_init__(self) -> None:
         # The awareness only borrows the doc's client id; the server has no presence itself.
-        self.awareness = Awareness(self.doc)
-        self.awareness.set_local_state(None)
+        self._new_awareness(self.doc)
         self._client_ids: dict[Connection, set[int]] = {}
         self._owner_of_client: dict[int, Connection] = {}
         self._queue: list[_Queued] = []
@@ -113,6 +112,17 @@ class Room:
         self._written_since_compaction = 0
         self._group_joined = True
         self.gone = False
+
+    def _new_awareness(self, doc: Doc) -> None:
+        # The awareness only borrows the doc's client id; the server has no presence itself.
+        self.awareness = Awareness(doc)
+        self.awareness.set_local_state(None)
+        self._awareness_changes: dict | None = None
+        self.awareness.observe(self._record_awareness_change)
+
+    def _record_awareness_change(self, topic: str, event) -> None:
+        if topic == "update":
+            self._awareness_changes = event[0]
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -136,8 +146,7 @@ class Room:
             await self.stop()
             raise
         self.doc = doc
-        self.awareness = Awareness(doc)
-        self.awareness.set_local_state(None)
+        self._new_awareness(doc)
         for message in self._early_messages:
             self._handle_layer_message(message)
         self._early_messages.clear()
@@ -217,15 +226,21 @@ class Room:
         self._wake.set()
 
     async def awareness_update(self, conn: Connection, update: bytes) -> None:
-        client_ids = protocol.awareness_client_ids(update)
+        protocol.awareness_client_ids(update)  # well-formed, or ProtocolError
+        self._awareness_changes = None
         try:
             self.awareness.apply_awareness_update(update, conn)
         except (ValueError, RecursionError, IndexError, RuntimeError, UnicodeDecodeError) as exc:
             raise protocol.ProtocolError("malformed awareness update") from exc
+        changes, self._awareness_changes = self._awareness_changes, None
+        if not changes:
+            return  # stale or echoed states (a stock client re-sends other people's)
+        fresh = changes["added"] + changes["updated"]
         mine = self._client_ids.setdefault(conn, set())
-        for client_id in client_ids:
-            # The latest connection to speak for a client id owns it: a reconnecting
-            # client often speaks before its old socket's disconnect has been processed.
+        for client_id in fresh:
+            # A newer clock for an id means its own client sent it, through this socket:
+            # clients only relay states they received, which the room already has. So
+            # a reconnecting client re-claims its id even before its old socket is gone.
             previous = self._owner_of_client.get(client_id)
             if previous is not None and previous is not conn:
                 self._client_ids.get(previous, set()).discard(client_id)
@@ -239,11 +254,14 @@ class Room:
                     "name": conn.user_name,
                     "color": conn.user_color,
                 }
-        # Only ids the awareness knows (a stale update for an unknown id has no clock).
-        known = [cid for cid in client_ids if cid in self.awareness.meta]
-        if not known:
+        for client_id in changes["removed"]:
+            if self._owner_of_client.get(client_id) is conn:
+                del self._owner_of_client[client_id]
+                mine.discard(client_id)
+        changed = [c for c in fresh + changes["removed"] if c in self.awareness.meta]
+        if not changed:
             return
-        encoded = self.awareness.encode_awareness_update(known)
+        encoded = self.awareness.encode_awareness_update(changed)
         # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
         await self._send_local(protocol.awareness_message(encoded), exclude=None)
         await self._group_send({"type": "room.awareness", "update": encoded})

@@ -163,8 +163,10 @@ def document_create(request):
         context = dashboard_context(request, error=str(exc))
         return render(request, "frontend/document_list.html", context, status=400)
     if is_htmx(request):
-        context = {"document": document, "role": Role.OWNER, "new": True}
-        return render(request, "frontend/partials/document_row.html", context, status=201)
+        # Like every editor people know: a new document opens, ready to type in.
+        response = HttpResponse(status=201)
+        response["HX-Redirect"] = reverse("document_page", kwargs={"document_id": document.pk})
+        return response
     return redirect("document_page", document_id=document.pk)
 
 

@@ -46,8 +46,14 @@ export function peopleFrom (awareness, me) {
 export function mountPresence (container, awareness, me) {
   container.classList.add('presence')
   container.setAttribute('role', 'list')
+  let shown = null
   const render = () => {
     const people = peopleFrom(awareness, me)
+    // Cursor moves change awareness states too: redraw only when the people change (a
+    // redraw under the pointer would close the tooltip being read).
+    const key = JSON.stringify(people)
+    if (key === shown) return
+    shown = key
     container.setAttribute('aria-label',
       people.length === 1 ? 'Only you are here' : `${people.length} people here`)
     const items = people.slice(0, MAX_SHOWN).map((person) => {

@@ -9,9 +9,31 @@ const MOD = MAC ? '⌘' : 'Ctrl'
 const ALT = MAC ? '⌥' : 'Alt'
 const keys = (combo) => combo.replace('Mod', MOD).replace('Alt', ALT)
 
+// Icons (24x24, stroked), for the buttons whose meaning a glyph would not carry.
+const svg = (body) => `<svg viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true" focusable="false">${body}</svg>`
+const ICONS = {
+  link: svg('<path d="M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71"/><path d="M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71"/>'),
+  undo: svg('<path d="M3 7v6h6"/><path d="M21 17a9 9 0 0 0-15-6.7L3 13"/>'),
+  redo: svg('<path d="M21 7v6h-6"/><path d="M3 17a9 9 0 0 1 15-6.7l3 2.7"/>'),
+  'bullet-list': svg('<path d="M9 6h11M9 12h11M9 18h11"/><circle cx="4" cy="6" r="1"/><circle cx="4" cy="12" r="1"/><circle cx="4" cy="18" r="1"/>'),
+  'ordered-list': svg('<path d="M10 6h11M10 12h11M10 18h11"/><path d="M4 6h1v4"/><path d="M4 10h2"/><path d="M6 18H4c0-1 2-2 2-3s-1-1.5-2-1"/>'),
+  'task-list': svg('<rect x="3" y="4" width="6" height="6" rx="1"/><path d="m3 17 2 2 4-4"/><path d="M13 7h8M13 17h8"/>'),
+  table: svg('<rect x="3" y="3" width="18" height="18" rx="2"/><path d="M3 9h18M3 15h18M9 3v18M15 3v18"/>'),
+}
+
 // id: data-command; label: aria-label; text: what the button shows; run(chain) adds the
-// command to a chain; active(editor) (toggles only) says whether it applies here.
+// command to a chain; active(editor) (toggles only) says whether it applies here; when(editor),
+// if given, must hold too for the button to be enabled.
 export const GROUPS = [
+  {
+    label: 'History',
+    buttons: [
+      // Collaboration's undo/redo: y-prosemirror's UndoManager, which tracks only this
+      // page's own changes, so another person's typing is never undone from here.
+      { id: 'undo', label: 'Undo', text: '↶', shortcut: 'Mod+Z', run: (c) => c.undo() },
+      { id: 'redo', label: 'Redo', text: '↷', shortcut: MAC ? 'Mod+Shift+Z' : 'Mod+Y', run: (c) => c.redo() },
+    ],
+  },
   {
     label: 'Text style',
     buttons: [
@@ -29,7 +51,7 @@ export const GROUPS = [
       { id: 'underline', label: 'Underline', text: 'U', shortcut: 'Mod+U', run: (c) => c.toggleUnderline(), active: (e) => e.isActive('underline') },
       { id: 'strike', label: 'Strikethrough', text: 'S', shortcut: 'Mod+Shift+S', run: (c) => c.toggleStrike(), active: (e) => e.isActive('strike') },
       { id: 'code', label: 'Inline code', text: '</>', shortcut: 'Mod+E', run: (c) => c.toggleCode(), active: (e) => e.isActive('code') },
-      { id: 'link', label: 'Link', text: '🔗', shortcut: 'Mod+K', special: 'link', active: (e) => e.isActive('link') },
+      { id: 'link', label: 'Link', text: 'Link', shortcut: 'Mod+K', special: 'link', active: (e) => e.isActive('link') },
     ],
   },
   {
@@ -46,21 +68,12 @@ export const GROUPS = [
   {
     label: 'Table',
     buttons: [
-      { id: 'table', label: 'Insert table', text: '⊞', run: (c) => c.insertTable({ rows: 3, cols: 3, withHeaderRow: true }), active: (e) => e.isActive('table') },
+      { id: 'table', label: 'Insert table', text: '⊞', run: (c) => c.insertTable({ rows: 3, cols: 3, withHeaderRow: true }), when: (e) => !e.isActive('table') },
       { id: 'add-row', label: 'Add row below', text: '+row', run: (c) => c.addRowAfter() },
       { id: 'delete-row', label: 'Delete row', text: '−row', run: (c) => c.deleteRow() },
       { id: 'add-column', label: 'Add column right', text: '+col', run: (c) => c.addColumnAfter() },
       { id: 'delete-column', label: 'Delete column', text: '−col', run: (c) => c.deleteColumn() },
       { id: 'delete-table', label: 'Delete table', text: '×⊞', run: (c) => c.deleteTable() },
-    ],
-  },
-  {
-    label: 'History',
-    buttons: [
-      // Collaboration's undo/redo: y-prosemirror's UndoManager, which tracks only this
-      // page's own changes, so another person's typing is never undone from here.
-      { id: 'undo', label: 'Undo', text: '↶', shortcut: 'Mod+Z', run: (c) => c.undo() },
-      { id: 'redo', label: 'Redo', text: '↷', shortcut: MAC ? 'Mod+Shift+Z' : 'Mod+Y', run: (c) => c.redo() },
     ],
   },
 ]
@@ -172,8 +185,14 @@ export function mountToolbar (container, editor) {
         'aria-label': spec.label,
         title,
         tabindex: '-1',
-        text: spec.text,
+        text: ICONS[spec.id] ? null : spec.text,
       })
+      if (ICONS[spec.id]) {
+        // Static markup from ICONS above, never from the document or the network.
+        const template = document.createElement('template')
+        template.innerHTML = ICONS[spec.id]
+        button.append(template.content)
+      }
       if (spec.active) button.setAttribute('aria-pressed', 'false')
       // Keep the editor's selection and focus: act on mousedown's default being suppressed.
       button.addEventListener('mousedown', (event) => event.preventDefault())
@@ -220,8 +239,10 @@ export function mountToolbar (container, editor) {
     container.hidden = !editable
     if (!editable && linkForm.isOpen) linkForm.close(false)
     for (const { spec, button } of buttons) {
-      let can = editable
-      if (can && spec.run) {
+      const on = editable && Boolean(spec.active && spec.active(editor))
+      // A format that applies here stays clickable (to show it, and to toggle it off).
+      let can = editable && (!spec.when || spec.when(editor))
+      if (can && spec.run && !on) {
         try {
           can = spec.run(editor.can().chain()).run()
         } catch {
@@ -230,7 +251,6 @@ export function mountToolbar (container, editor) {
       }
       button.disabled = !can
       if (spec.active) {
-        const on = editable && spec.active(editor)
         button.setAttribute('aria-pressed', on ? 'true' : 'false')
         button.classList.toggle('is-active', on)
       }

@@ -43,8 +43,9 @@ def test_sharing_renaming_and_deleting_show_up_live(browser, e2e_server):
     assert "Quarterly plan" in notice
 
     server.api("PATCH", f"/api/documents/{document_id}/", server.tokens["ann"], {"title": "Q3"})
-    bob.wait(fn=f"() => document.querySelector('{row} [data-field=title]').textContent",
-             equals="Q3")
+    bob.wait(
+        fn=f"() => document.querySelector('{row} [data-field=title]').textContent", equals="Q3"
+    )
 
     server.api("DELETE", f"/api/documents/{document_id}/", server.tokens["ann"])
     bob.wait(fn=f"() => !document.querySelector('{row}')", equals=True)

@@ -142,14 +142,13 @@ def test_history_restore_request_gets_the_whole_page(ann, docs):
 
 
 @pytest.mark.parametrize("kind", [DocumentKind.TEXT, DocumentKind.WHITEBOARD])
-def test_create_with_htmx_returns_the_new_row(ann, kind):
+def test_create_with_htmx_opens_the_new_document(ann, kind):
     response = logged_in(ann).post("/documents/new/", {"title": "Fresh", "kind": kind}, **HTMX)
 
     assert response.status_code == 201
-    assert is_partial(response)
     document = Document.objects.get()
     assert (document.title, document.kind, document.owner) == ("Fresh", kind, ann)
-    assert row_ids(response.content.decode()) == [str(document.pk)]
+    assert response["HX-Redirect"] == f"/documents/{document.pk}/"
 
 
 @pytest.mark.parametrize("kind", [DocumentKind.TEXT, DocumentKind.WHITEBOARD])
