@@ -158,9 +158,9 @@ class DocumentImage(models.Model):
     size = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"image {self.id} of {self.document_id}"
+
     @property
     def extension(self) -> str:
         return self.content_type.split("/", 1)[1].replace("jpeg", "jpg")
-
-    def __str__(self) -> str:
-        return f"image {self.id} of {self.document_id}"

@@ -18,6 +18,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { yUndoPluginKey } from '@tiptap/y-tiptap'
 import { contentExtensions, isAllowedHref } from './extensions.js'
 import { mountToolbar } from './toolbar.js'
+import { imageDropAndPaste, insertImages } from './images.js'
 import { mountPresence } from './presence.js'
 import { trackConnection } from './connection.js'
 
@@ -155,10 +156,31 @@ function start () {
     ],
     editorProps: {
       attributes: { 'aria-label': 'Document text', 'aria-multiline': 'true', role: 'textbox' },
+      ...imageDropAndPaste(() => editor, documentId, showImageError),
     },
   })
 
-  toolbar = mountToolbar(toolbarEl, editor)
+  // The toolbar's image button opens a file picker; the files are uploaded, then inserted.
+  const picker = document.createElement('input')
+  picker.type = 'file'
+  picker.accept = 'image/png,image/jpeg,image/gif,image/webp'
+  picker.multiple = true
+  picker.hidden = true
+  picker.id = 'image-picker'
+  el.parentNode.insertBefore(picker, el)
+  picker.addEventListener('change', () => {
+    insertImages(editor, documentId, Array.from(picker.files), showImageError)
+    picker.value = ''
+  })
+  function showImageError (message) {
+    const alert = document.getElementById('editor-alert')
+    if (!alert) return
+    alert.textContent = 'Image not added: ' + message
+    alert.hidden = false
+    setTimeout(() => { if (alert.textContent.startsWith('Image not added')) alert.hidden = true }, 6000)
+  }
+
+  toolbar = mountToolbar(toolbarEl, editor, { onImage: () => picker.click() })
   const presence = mountPresence(presenceEl, provider.awareness, user)
   const connection = trackConnection({
     provider,

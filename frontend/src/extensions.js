@@ -4,6 +4,7 @@
 import StarterKit from '@tiptap/starter-kit'
 import { TaskItem, TaskList } from '@tiptap/extension-list'
 import { TableKit } from '@tiptap/extension-table'
+import Image from '@tiptap/extension-image'
 
 // Schemes a link may point to; everything else (javascript:, data:, vbscript:, file:...)
 // is refused by the link form and by the Link extension itself.
@@ -38,5 +39,7 @@ export function contentExtensions () {
     TaskList,
     TaskItem.configure({ nested: true }),
     TableKit.configure({ table: { resizable: false } }),
+    // Uploaded images only (images.js): no base64 blobs in the document.
+    Image.configure({ inline: false, allowBase64: false }),
   ]
 }

@@ -63,6 +63,7 @@ export const GROUPS = [
       { id: 'blockquote', label: 'Quote', text: '❝', shortcut: 'Mod+Shift+B', run: (c) => c.toggleBlockquote(), active: (e) => e.isActive('blockquote') },
       { id: 'code-block', label: 'Code block', text: '{ }', shortcut: 'Mod+Alt+C', run: (c) => c.toggleCodeBlock(), active: (e) => e.isActive('codeBlock') },
       { id: 'horizontal-rule', label: 'Horizontal rule', text: '―', run: (c) => c.setHorizontalRule() },
+      { id: 'image', label: 'Insert image', text: 'Img', special: 'image' },
     ],
   },
   {
@@ -159,7 +160,7 @@ function createLinkForm (editor, onClose) {
  * Fill `container` with the toolbar for `editor`; returns {refresh, openLinkForm}.
  * Call refresh() after changing the editor's editability (transactions refresh it anyway).
  */
-export function mountToolbar (container, editor) {
+export function mountToolbar (container, editor, options = {}) {
   container.classList.add('editor-toolbar')
   container.setAttribute('role', 'toolbar')
   container.setAttribute('aria-label', 'Formatting')
@@ -201,6 +202,10 @@ export function mountToolbar (container, editor) {
         if (spec.special === 'link') {
           if (linkForm.isOpen) linkForm.close()
           else openLinkForm()
+          return
+        }
+        if (spec.special === 'image') {
+          if (options.onImage) options.onImage()
           return
         }
         spec.run(editor.chain().focus()).run()

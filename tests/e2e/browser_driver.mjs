@@ -133,6 +133,10 @@ const COMMANDS = {
     await entry(req.page).page.fill(req.selector, req.value)
     return {}
   },
+  async set_files (req) {
+    await entry(req.page).page.setInputFiles(req.selector, req.paths)
+    return {}
+  },
   async select (req) {
     await entry(req.page).page.selectOption(req.selector, req.value)
     return {}

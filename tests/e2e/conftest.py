@@ -203,6 +203,9 @@ class Page:
     def fill(self, selector: str, value: str) -> None:
         self._call("fill", selector=selector, value=value)
 
+    def set_files(self, selector: str, paths: list[str]) -> None:
+        self._call("set_files", selector=selector, paths=paths)
+
     def select(self, selector: str, value: str) -> None:
         self._call("select", selector=selector, value=value)
 

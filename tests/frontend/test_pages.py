@@ -151,7 +151,8 @@ def test_document_page_for_writers(make_user, role, can_edit):
     assert attrs["data-user-name"] == user.name
     assert attrs["data-user-color"] == user.cursor_color
     assert "data-ws-url" in attrs
-    assert "<h1>Spec</h1>" in html
+    assert re.search(r'<h1 id="doc-title"[^>]*data-can-rename="true"[^>]*>Spec</h1>', html)
+    assert f'href="/documents/{document.pk}/share/"' in html
     assert "frontend/editor.js" in html
 
 
