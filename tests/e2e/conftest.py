@@ -203,6 +203,9 @@ class Page:
     def fill(self, selector: str, value: str) -> None:
         self._call("fill", selector=selector, value=value)
 
+    def screenshot(self, path: str, selector: str | None = None, full_page: bool = False) -> None:
+        self._call("screenshot", path=path, selector=selector, fullPage=full_page)
+
     def set_files(self, selector: str, paths: list[str]) -> None:
         self._call("set_files", selector=selector, paths=paths)
 
