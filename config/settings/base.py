@@ -162,19 +162,16 @@ CHANNEL_CAPACITY = env_int("CHANNEL_CAPACITY", 10_000)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # The pub/sub layer: a group_send is one PUBLISH that Redis fans out to the
+            # processes subscribed to the group, and each process hands it to its own
+            # channels from memory. (RedisChannelLayer's shared receive() can stall a
+            # process's other receivers when one consumer's receive is cancelled; seen
+            # here with rooms and per-user sockets in one process.)
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
-                # redis-py 8 times out reads after 5 s by default, exactly channels-redis's
-                # 5 s blocking-pop timeout, which kills idle receivers at random; a longer
-                # read timeout keeps them alive and still notices a dead Redis.
-                "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}
-                ],
-                "capacity": CHANNEL_CAPACITY,
-                "expiry": 60,
-                # A room channel stays in its group as long as the room lives; rooms
-                # re-add themselves well inside this window.
-                "group_expiry": 86_400,
+                # redis-py 8 times out reads after 5 s by default; a longer read timeout
+                # still notices a dead Redis.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
                 "prefix": os.environ.get("CHANNEL_PREFIX", "collab"),
             },
         }
