@@ -49,8 +49,12 @@ def main() -> None:
             ids = [server.create_document(ann_token, t) for t in ("Launch plan", "Team notes")]
             server.create_document(server.tokens["bob"], "Bob's board")
             for document_id in ids:
-                server.api("POST", f"/api/documents/{document_id}/members/", ann_token,
-                           {"email": "bob@example.com", "role": "editor"})
+                server.api(
+                    "POST",
+                    f"/api/documents/{document_id}/members/",
+                    ann_token,
+                    {"email": "bob@example.com", "role": "editor"},
+                )
             ann = browser.page("ann")
             bob = browser.page("bob")
             sign_in(ann, server, "ann")
@@ -61,7 +65,9 @@ def main() -> None:
                 page.goto(url)
                 page.wait("status", equals="synced")
             ann.click("#editor .ProseMirror")
-            ann.probe(fn="() => window.collab.editor.chain().focus().toggleHeading({level: 2}).run()")
+            ann.probe(
+                fn="() => window.collab.editor.chain().focus().toggleHeading({level: 2}).run()"
+            )
             ann.type("Launch plan")
             ann.press("Enter")
             ann.type("We ship on Monday. Everyone reviews the checklist below.")

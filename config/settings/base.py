@@ -171,7 +171,9 @@ if REDIS_URL:
             "CONFIG": {
                 # redis-py 8 times out reads after 5 s by default; a longer read timeout
                 # still notices a dead Redis.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}],
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": 30, "socket_connect_timeout": 5}
+                ],
                 "prefix": os.environ.get("CHANNEL_PREFIX", "collab"),
             },
         }
