@@ -8,6 +8,11 @@ urlpatterns = [
     path("", views.document_list, name="document_list"),
     path("documents/new/", views.document_create, name="document_create"),
     path("documents/<uuid:document_id>/", views.document_page, name="document_page"),
+    path(
+        "documents/<uuid:document_id>/export.<str:extension>",
+        views.document_export,
+        name="document_export",
+    ),
     path("documents/<uuid:document_id>/row/", views.document_row, name="document_row"),
     path(
         "documents/<uuid:document_id>/rename/",

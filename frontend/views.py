@@ -5,6 +5,8 @@ swaps and any other request with the whole page, so each action also works as a 
 link or form post without JavaScript.
 """
 
+import re
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
+from django.utils.html import escape
 from django.views.decorators.http import require_GET, require_POST
 
 from collab import permissions, selectors, services
@@ -407,3 +410,37 @@ def document_page(request, document_id):
         "frontend/document.html",
         {"document": document, "role": role, "can_edit": permissions.can_write(role)},
     )
+
+
+EXPORT_FORMATS = {
+    "md": ("text/markdown; charset=utf-8", "document_markdown"),
+    "html": ("text/html; charset=utf-8", "document_html"),
+    "txt": ("text/plain; charset=utf-8", "document_text"),
+}
+
+
+@require_GET
+@login_required
+def document_export(request, document_id, extension):
+    """Download the current content as Markdown, HTML or plain text (members only)."""
+    from collab import render as renderers
+    from collab import store
+
+    document, _role = document_for(request, document_id)
+    if extension not in EXPORT_FORMATS:
+        raise Http404("No such format.")
+    content_type, renderer = EXPORT_FORMATS[extension]
+    doc, _seq = store.doc_load(document_id=document.pk)
+    body = getattr(renderers, renderer)(doc)
+    if extension == "html":
+        # A standalone page: the sanitised body, a title, and nothing that could run.
+        body = (
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{escape(document.title)}</title></head><body>{body}</body></html>"
+        )
+    response = HttpResponse(body, content_type=content_type)
+    safe_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", document.title).strip() or "document"
+    response["Content-Disposition"] = f'attachment; filename="{safe_name}.{extension}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self' https:"
+    return response
