@@ -405,11 +405,28 @@ def share_ownership_transfer(request, document_id):
 @login_required
 def document_page(request, document_id):
     document, role = document_for(request, document_id)
+    template = (
+        "frontend/board.html"
+        if document.kind == DocumentKind.WHITEBOARD and board_page_available()
+        else "frontend/document.html"
+    )
     return render(
         request,
-        "frontend/document.html",
+        template,
         {"document": document, "role": role, "can_edit": permissions.can_write(role)},
     )
+
+
+def board_page_available() -> bool:
+    """The whiteboard page exists (it ships with the whiteboard issue's frontend)."""
+    from django.template import TemplateDoesNotExist
+    from django.template.loader import get_template
+
+    try:
+        get_template("frontend/board.html")
+    except TemplateDoesNotExist:
+        return False
+    return True
 
 
 EXPORT_FORMATS = {
