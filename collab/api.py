@@ -206,20 +206,52 @@ def member_detail(request, document, role, user_id):
 @api_login_required
 @_with_role
 def content(request, document, role):
+    """text/json/html/markdown of a text document; json (board model), svg or png of a
+    whiteboard, where `ids=a,b` exports a selection and `scale` sizes the png."""
+    from .models import DocumentKind
     from .render import document_html, document_markdown
+    from .whiteboard import board_json, render_png, render_svg
 
-    renderers = {
-        "text": document_text,
-        "json": document_json,
-        "html": document_html,
-        "markdown": document_markdown,
-    }
-    fmt = request.GET.get("format", "text")
-    if fmt not in renderers:
-        return error(400, "invalid", "format must be text, json, html or markdown.")
+    if document.kind != DocumentKind.WHITEBOARD:
+        renderers = {
+            "text": document_text,
+            "json": document_json,
+            "html": document_html,
+            "markdown": document_markdown,
+        }
+        fmt = request.GET.get("format", "text")
+        if fmt not in renderers:
+            return error(400, "invalid", "format must be text, json, html or markdown.")
+        doc, seq = store.doc_load(document_id=document.pk)
+        body = renderers[fmt](doc)
+        return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
+
+    fmt = request.GET.get("format", "json")
+    if fmt not in ("json", "svg", "png"):
+        return error(400, "invalid", "format must be json, svg or png for a whiteboard.")
+    ids = None
+    if "ids" in request.GET:
+        ids = [i.strip() for i in request.GET["ids"].split(",") if i.strip()][:1000]
+    scale = 1.0
+    if fmt == "png" and "scale" in request.GET:
+        try:
+            scale = float(request.GET["scale"])
+        except ValueError:
+            scale = 0.0
+        if not 0.1 <= scale <= 4:
+            return error(400, "invalid", "scale must be a number from 0.1 to 4.")
     doc, seq = store.doc_load(document_id=document.pk)
-    body = renderers[fmt](doc)
-    return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
+    if fmt == "json":
+        body = board_json(doc, shape_ids=ids)
+        return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
+    if fmt == "svg":
+        response = HttpResponse(render_svg(doc, shape_ids=ids), content_type="image/svg+xml")
+        response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    else:
+        png = render_png(doc, shape_ids=ids, scale=scale)
+        response = HttpResponse(png, content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_http_methods(["POST"])
