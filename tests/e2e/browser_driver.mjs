@@ -199,6 +199,18 @@ const COMMANDS = {
     await entry(req.page).page.hover(req.selector)
     return {}
   },
+  // Low-level mouse input at page coordinates: {action: 'move'|'down'|'up', x, y, steps?}
+  // (down/up move there first). Lets a test interleave two people's drags.
+  async mouse (req) {
+    const { mouse } = entry(req.page).page
+    if (req.x !== undefined && req.y !== undefined) {
+      await mouse.move(req.x, req.y, { steps: req.steps ?? 1 })
+    }
+    if (req.action === 'down') await mouse.down({ button: req.button ?? 'left' })
+    else if (req.action === 'up') await mouse.up({ button: req.button ?? 'left' })
+    else if (req.action !== 'move') throw new Error(`unknown mouse action ${JSON.stringify(req.action)}`)
+    return {}
+  },
   async diagnostics (req) {
     const item = entry(req.page)
     return { console: item.console, errors: item.errors }
