@@ -27,6 +27,53 @@ def sign_in(page, server, name):
     page.wait_url(rf"^{re.escape(server.base_url)}/$")
 
 
+def board_screenshot(server, ann, bob) -> None:
+    """Two people drawing on one whiteboard, each seeing the other's pointer."""
+    from tests.e2e.test_board import BOARD_ORIGIN, CONNECTED, interleaved_drags, mouse
+
+    status, body = server.api(
+        "POST",
+        "/api/documents/",
+        server.tokens["ann"],
+        {"title": "Sprint board", "kind": "whiteboard"},
+    )
+    board_id = body["id"]
+    server.api(
+        "POST",
+        f"/api/documents/{board_id}/members/",
+        server.tokens["ann"],
+        {"email": "bob@example.com", "role": "editor"},
+    )
+    for page in (ann, bob):
+        page.goto(f"{server.base_url}/documents/{board_id}/")
+        page.wait(fn=CONNECTED, equals=True)
+    ax, ay = ann.probe(fn=BOARD_ORIGIN)
+    bx, by = bob.probe(fn=BOARD_ORIGIN)
+    ann.press("s")  # sticky note
+    bob.press("o")  # ellipse
+    interleaved_drags(
+        [
+            (ann, [(ax + 80 + 20 * i, ay + 60 + 14 * i) for i in range(9)]),
+            (bob, [(bx + 420 + 22 * i, by + 80 + 12 * i) for i in range(9)]),
+        ]
+    )
+    ann.press("Escape")  # a new sticky note opens for typing; leave it
+    ann.press("Escape")
+    ann.press("p")
+    bob.press("a")
+    interleaved_drags(
+        [
+            (ann, [(ax + 120 + 18 * i, ay + 330 + (i % 5) * 9) for i in range(20)]),
+            (bob, [(bx + 330 + 20 * i, by + 260 - 6 * i) for i in range(10)]),
+        ]
+    )
+    ann.wait(fn="() => window.board.shapes().length", equals=4)
+    mouse(bob, "move", bx + 560, by + 300)
+    mouse(ann, "move", ax + 300, ay + 240)
+    ann.wait(fn="() => document.querySelectorAll('#board .board-cursor__label').length", equals=1)
+    ann.screenshot(str(OUT / "board.png"))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         database = LiveDatabase(Path(tmp))
@@ -84,6 +131,7 @@ def main() -> None:
             ann.wait("modelText", contains="Press kit ready")
             ann.screenshot(str(OUT / "editing-ann.png"))
             bob.screenshot(str(OUT / "editing-bob.png"))
+            board_screenshot(server, ann, bob)
         finally:
             browser.close()
             server.terminate()

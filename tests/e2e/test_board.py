@@ -3,6 +3,7 @@ other's pointers under their account names; a viewer can look but not draw; a re
 shows everything."""
 
 import json
+import re
 
 import pytest
 
@@ -120,6 +121,15 @@ def test_two_editors_draw_together_and_a_viewer_only_watches(browser, e2e_server
     # Every shape is painted on both pages.
     for page in (ann, bob):
         page.wait(fn="() => document.querySelectorAll('#board .board-shape').length", equals=4)
+    # The exported SVG (rendered by the server from the stored board), fetched with each
+    # person's own session, is the same and has one element per shape.
+    export = (
+        f"() => fetch('/api/documents/{document_id}/content?format=svg',"
+        " {credentials: 'same-origin'}).then((r) => r.text())"
+    )
+    ann_svg = ann.probe(fn=export)
+    assert ann_svg == bob.probe(fn=export)
+    assert sorted(re.findall(r'data-id="([^"]+)"', ann_svg)) == sorted(s["id"] for s in shapes)
 
     # Each sees the other's pointer, labelled with the account's display name.
     mouse(ann, "move", ax + 300, ay + 200)
