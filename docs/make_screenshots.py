@@ -31,7 +31,7 @@ def board_screenshot(server, ann, bob) -> None:
     """Two people drawing on one whiteboard, each seeing the other's pointer."""
     from tests.e2e.test_board import BOARD_ORIGIN, CONNECTED, interleaved_drags, mouse
 
-    status, body = server.api(
+    _status, body = server.api(
         "POST",
         "/api/documents/",
         server.tokens["ann"],
