@@ -4,8 +4,9 @@
 // 20,000 x 20,000 area, each shape with a distinct fractional `index` (paint order shuffled
 // against insertion order). Deterministic (seeded PRNG). Schema: docs/whiteboard.md.
 //
-//   node bench/board_fixture.mjs [out-file]    (Y.encodeStateAsUpdate, raw bytes; base64 on
-//                                               stdout when no file is given)
+//   node bench/board_fixture.mjs [out-file]
+// With a file: the 20 transactions' updates (500 shapes each), each as a 4-byte big-endian
+// length + bytes. Without: Y.encodeStateAsUpdate of the whole board, base64, on stdout.
 import { writeFileSync } from 'node:fs'
 import * as Y from 'yjs'
 
@@ -40,8 +41,11 @@ const shapes = doc.getMap('shapes')
 const OTHER = ['rect', 'ellipse', 'sticky', 'line', 'arrow', 'text']
 let points = 0
 
-doc.transact(() => {
-  for (let i = 0; i < SHAPES; i++) {
+const updates = []
+doc.on('update', (u) => updates.push(u))
+const BATCH = 500 // shapes per transaction, so each update is a modest frame (~180 KB)
+for (let b = 0; b < SHAPES; b += BATCH) doc.transact(() => {
+  for (let i = b; i < b + BATCH; i++) {
     const type = i % 5 === 0 ? 'freehand' : OTHER[int(0, OTHER.length - 1)]
     const s = new Y.Map()
     shapes.set(`s${String(i).padStart(5, '0')}`, s)
@@ -78,14 +82,20 @@ doc.transact(() => {
       }
     }
   }
-  doc.getMap('board').set('background', '#fafafa')
+  if (b === 0) doc.getMap('board').set('background', '#fafafa')
 })
 
 if (points !== FREEHAND * POINTS_PER_STROKE || shapes.size !== SHAPES) throw new Error('fixture size')
 const update = Y.encodeStateAsUpdate(doc)
 if (process.argv[2]) {
-  writeFileSync(process.argv[2], update)
-  process.stderr.write(`${shapes.size} shapes, ${points} stroke points, ${update.length} bytes -> ${process.argv[2]}\n`)
+  // One update per transaction, each as a 4-byte big-endian length + the update's bytes.
+  const parts = updates.flatMap((u) => {
+    const head = Buffer.alloc(4)
+    head.writeUInt32BE(u.length)
+    return [head, Buffer.from(u)]
+  })
+  writeFileSync(process.argv[2], Buffer.concat(parts))
+  process.stderr.write(`${shapes.size} shapes, ${points} stroke points, ${update.length} bytes as ${updates.length} updates -> ${process.argv[2]}\n`)
 } else {
   process.stdout.write(Buffer.from(update).toString('base64') + '\n')
 }
