@@ -27,7 +27,7 @@ build: node_modules/.installed
 # The app on SQLite and the in-memory channel layer, at http://127.0.0.1:$(PORT)/.
 run: setup
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python -m daphne -b 127.0.0.1 -p $(PORT) --websocket-max-message-size 16777216 config.asgi:application
+	$(BIN)/python -m daphne -b 127.0.0.1 -p $(PORT) --websocket-max-message-size 16777216 --websocket-max-frame-size 16777216 config.asgi:application
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both).
 test: setup browser

@@ -107,6 +107,10 @@ class LiveServer:
                 str(self.port),
                 "--websocket-max-message-size",
                 str(16 * 1024 * 1024),
+                # Daphne ≥ 4.2.3 also caps a single frame (1 MiB by default), and clients send
+                # each message as one frame: without this a 2 MB paste is dropped silently.
+                "--websocket-max-frame-size",
+                str(16 * 1024 * 1024),
                 "config.asgi:application",
             ],
             cwd=ROOT,

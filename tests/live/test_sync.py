@@ -259,3 +259,20 @@ def test_hostile_updates_do_not_take_the_server_down(live, clients):
         lambda: live.content(live.tokens["ann"], document_id) == "still alive",
         message="the document to work after the attack",
     )
+
+
+def test_a_large_paste_in_one_frame_is_accepted(live, clients):
+    # ~3 MB in one update, sent as one WebSocket frame (as browsers do): Daphne's separate
+    # 1 MiB frame limit must be raised along with the message limit.
+    document_id = live.create_document(live.tokens["ann"], "Big paste")
+    writer = PyClient(live.ws_base, document_id, live.tokens["ann"])
+    clients.append(writer)
+    writer.wait_synced()
+    big = "lorem ipsum dolor sit amet " * 110_000
+    writer.append_paragraph(big)
+    wait_until(
+        lambda: live.content(live.tokens["ann"], document_id) == big,
+        timeout=30,
+        message="the 3 MB paragraph to be stored",
+    )
+    assert writer.close_code is None
