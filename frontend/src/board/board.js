@@ -386,6 +386,45 @@ export function createBoard ({ root, toolbarEl, ydoc, awareness, user, userId, c
     return { w: Math.ceil(w), h: Math.ceil(lines.length * fontSize * 1.2) }
   }
 
+  // Apply a Y.Text delta to a string and move the positions in `marks` through it:
+  // text retained, inserted or deleted before a position shifts it.
+  function applyTextDelta (value, delta, marks) {
+    let index = 0
+    for (const op of delta) {
+      if (op.retain) index += op.retain
+      else if (op.insert !== undefined) {
+        const text = typeof op.insert === 'string' ? op.insert : ''
+        value = value.slice(0, index) + text + value.slice(index)
+        for (let i = 0; i < marks.length; i++) if (marks[i] > index) marks[i] += text.length
+        index += text.length
+      } else if (op.delete) {
+        value = value.slice(0, index) + value.slice(index + op.delete)
+        for (let i = 0; i < marks.length; i++) {
+          if (marks[i] > index) marks[i] = Math.max(index, marks[i] - op.delete)
+        }
+      }
+    }
+    return value
+  }
+
+  // Write the editor's value into the Y.Text as one minimal change, placed so that it
+  // ends at the caret (so "aa" -> "aaa" with the caret at 1 inserts at 0, not at 2).
+  function writeEditorText (ytext, next, caret) {
+    const prev = ytext.toString()
+    if (prev === next) return
+    let end = 0 // common suffix length, kept from crossing the caret
+    const maxEnd = Math.min(prev.length, next.length, Math.max(0, next.length - caret))
+    while (end < maxEnd && prev[prev.length - 1 - end] === next[next.length - 1 - end]) end++
+    let start = 0
+    const maxStart = Math.min(prev.length - end, next.length - end)
+    while (start < maxStart && prev[start] === next[start]) start++
+    const removed = prev.length - end - start
+    const added = next.slice(start, next.length - end)
+    if (removed > 0) ytext.delete(start, removed)
+    if (added) ytext.insert(start, added)
+    if (ytext.toString() !== next) setText(ytext, next) // safety net; never expected
+  }
+
   function startTextEdit (id, isNew) {
     finishTextEdit()
     const ymap = yshapes.get(id)
@@ -400,15 +439,59 @@ export function createBoard ({ root, toolbarEl, ydoc, awareness, user, userId, c
     area.value = ytext.toString()
     area.setAttribute('aria-label', 'Shape text')
     root.append(area)
-    textEdit = { id, area, isNew }
+    textEdit = { id, area, isNew, stop: null }
     groups.get(id)?.setAttribute('visibility', 'hidden')
     placeTextEditor()
     setSelection([id])
+
+    // Keep the open editor live: remote (and undo/redo) changes to the Y.Text are applied
+    // to the textarea, with the local caret/selection mapped through them.
+    let observed = null
+    const onText = (event) => {
+      if (event.transaction.origin === localOrigin && area.value === observed.toString()) return
+      const marks = [area.selectionStart, area.selectionEnd]
+      const direction = area.selectionDirection
+      let next = applyTextDelta(area.value, event.delta, marks)
+      if (next !== observed.toString()) { // out of step: take the Y.Text as it is
+        next = observed.toString()
+        marks[0] = Math.min(marks[0], next.length); marks[1] = Math.min(marks[1], next.length)
+      }
+      if (next === area.value) return
+      const hadFocus = document.activeElement === area
+      area.value = next
+      area.setSelectionRange(marks[0], marks[1], direction)
+      if (hadFocus && document.activeElement !== area) area.focus({ preventScroll: true })
+      placeTextEditor()
+    }
+    const observe = (text) => {
+      if (observed === text) return
+      if (observed) observed.unobserve(onText)
+      observed = text instanceof Y.Text ? text : null
+      if (!observed) return
+      observed.observe(onText)
+      if (area.value !== observed.toString()) {
+        const start = area.selectionStart; const end = area.selectionEnd
+        area.value = observed.toString()
+        area.setSelectionRange(Math.min(start, area.value.length), Math.min(end, area.value.length))
+      }
+    }
+    // The shape's `text` key may be replaced by another Y.Text (e.g. set concurrently).
+    const onMap = (event) => { if (event.keysChanged.has('text')) observe(ymap.get('text')) }
+    observe(ytext)
+    ymap.observe(onMap)
+    textEdit.stop = () => {
+      ymap.unobserve(onMap)
+      if (observed) observed.unobserve(onText)
+      observed = null
+    }
+
     area.addEventListener('input', () => {
       const current = yshapes.get(id)
       if (!(current instanceof Y.Map)) return
       transact(() => {
-        setText(current.get('text'), area.value)
+        let text = current.get('text')
+        if (!(text instanceof Y.Text)) { text = new Y.Text(); current.set('text', text) }
+        writeEditorText(text, area.value, area.selectionEnd)
         if (current.get('type') === 'text') {
           const size = measureText(area.value, current.get('fontSize') || 20)
           current.set('w', size.w)
@@ -427,8 +510,9 @@ export function createBoard ({ root, toolbarEl, ydoc, awareness, user, userId, c
 
   function finishTextEdit () {
     if (!textEdit) return
-    const { id, area } = textEdit
+    const { id, area, stop } = textEdit
     textEdit = null
+    if (stop) stop()
     area.remove()
     groups.get(id)?.removeAttribute('visibility')
     const ymap = yshapes.get(id)
