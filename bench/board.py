@@ -92,7 +92,9 @@ ZOOM_FN = """(deltaY) => new Promise((resolve) => {
 
 
 def build_fixture(path: Path) -> list[bytes]:
-    subprocess.run(["node", str(ROOT / "bench" / "board_fixture.mjs"), str(path)], cwd=ROOT, check=True)
+    subprocess.run(
+        ["node", str(ROOT / "bench" / "board_fixture.mjs"), str(path)], cwd=ROOT, check=True
+    )
     data, updates, at = path.read_bytes(), [], 0
     while at < len(data):
         size = int.from_bytes(data[at : at + 4], "big")
@@ -202,7 +204,9 @@ def browser_run(browser: Browser, base_url: str, document_id: str, run: int) -> 
         drag = page.probe(fn=RECORD_STOP_FN)
         assert drag["view"]["x"] != centre["view"]["x"], "the drag did not pan"
         result["drag"] = {**drag, "seconds": drag_s}
-        result["zoom"] = [call("probe", fn=ZOOM_FN, arg=d, timeout=60)["value"] for d in (100, -100)]
+        result["zoom"] = [
+            call("probe", fn=ZOOM_FN, arg=d, timeout=60)["value"] for d in (100, -100)
+        ]
         return result
     finally:
         page.close()
@@ -214,7 +218,9 @@ def main() -> None:
         tmp = Path(tmp)
         updates = build_fixture(tmp / "board.bin")
         size = sum(map(len, updates))
-        print(f"fixture: {SHAPES} shapes, 100,000 stroke points, {len(updates)} updates, {size:,} bytes")
+        print(
+            f"fixture: {SHAPES} shapes, 100,000 stroke points, {len(updates)} updates, {size:,} bytes"
+        )
         database = LiveDatabase(tmp)
         server = LiveServer(tmp, database)
         browser = None
@@ -268,7 +274,10 @@ def main() -> None:
                     "zoom ms": statistics.median(z["ms"] for z in b["zoom"]),
                 }
                 rows.append(row)
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()), flush=True)
+                print(
+                    f"run {run + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()),
+                    flush=True,
+                )
             print()
             print(f"{'metric':16} {'median':>10}   ({runs} runs, {database.vendor})")
             for key in rows[0]:
