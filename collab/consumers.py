@@ -119,7 +119,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     if update != protocol.EMPTY_UPDATE:
                         self.dropped_writes += 1
                     return
-                room.accept_update(self, update)
+                await room.receive_update(self, update)
             case protocol.AwarenessUpdate(update):
                 await room.awareness_update(self, update)
             case protocol.QueryAwareness():

@@ -40,6 +40,8 @@ CLOSE_SERVER_ERROR = 1011
 
 # Updates written per transaction at most; a bigger backlog is written in several.
 MAX_BATCH = 2000
+# Updates above this size are checked off the event loop (see Room.receive_update).
+LARGE_UPDATE_BYTES = 64 * 1024
 # How often a room re-joins its group: Redis may have restarted and forgotten it.
 GROUP_REFRESH_SECONDS = 60.0
 
@@ -215,11 +217,23 @@ class Room:
         update = diff_safely(self.doc, state_vector)
         await conn.send_frame(protocol.sync_step2_message(update))
 
-    def accept_update(self, conn: Connection, update: bytes) -> None:
+    async def receive_update(self, conn: Connection, update: bytes) -> None:
+        """accept_update for a socket: a large update is checked in a worker thread, so a
+        hostile multi-megabyte frame shares the CPU with the other sockets instead of
+        stopping the event loop for the whole check (the apply stays on the loop)."""
+        if len(update) > LARGE_UPDATE_BYTES:
+            max_depth = settings.COLLAB["MAX_UPDATE_DEPTH"]
+            await asyncio.to_thread(check_update, update, max_depth=max_depth)
+            self.accept_update(conn, update, checked=True)
+        else:
+            self.accept_update(conn, update)
+
+    def accept_update(self, conn: Connection, update: bytes, *, checked: bool = False) -> None:
         """Check, apply and queue a client's update; raises UpdateRejected or ApplyFailed."""
         if update == protocol.EMPTY_UPDATE:
             return
-        check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        if not checked:
+            check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
         apply_safely(self.doc, update)
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
         self._queue.append(_Queued(pending, conn))
