@@ -19,6 +19,9 @@ function isTyping (target) {
   return target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]') !== null
 }
 
+// Below this zoom, text is hidden while the board is drawn (see applyView).
+const FAR_ZOOM = 0.3
+
 export function createBoard ({ root, toolbarEl, ydoc, awareness, user, userId, canEdit }) {
   const yshapes = ydoc.getMap('shapes')
   ydoc.getMap('board')
@@ -53,6 +56,9 @@ export function createBoard ({ root, toolbarEl, ydoc, awareness, user, userId, c
   function applyView () {
     world.setAttribute('transform', `translate(${view.x} ${view.y}) scale(${view.zoom})`)
     root.dataset.zoom = String(Math.round(view.zoom * 1000) / 1000)
+    // Zoomed far out, text is unreadable anyway and the sticky notes' HTML text
+    // (foreignObject) is the most expensive thing to repaint: hide both (site.css).
+    root.classList.toggle('board--far', view.zoom < FAR_ZOOM)
     cursors?.refresh()
     drawOverlay()
     if (textEdit) placeTextEditor()
