@@ -4,11 +4,11 @@ shows everything."""
 
 import json
 import re
+import time
 
 import pytest
 
-from .conftest import PEOPLE
-from .test_dashboard_live import sign_in
+from .conftest import PEOPLE, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -98,8 +98,12 @@ def test_two_editors_draw_together_and_a_viewer_only_watches(browser, e2e_server
     for page in (ann, bob):
         page.wait(fn=SHAPE_TYPES, equals=expected_types)
     # Both end with the same board, property for property.
-    shapes = ann.probe(fn=SHAPES)
-    bob.wait(fn=SHAPES, equals=shapes)
+    # (Each stroke's last point arrives with its author's mouse-up, so poll until the two
+    # pages agree rather than snapshotting one page mid-stroke.)
+    deadline = time.monotonic() + 10
+    while (shapes := ann.probe(fn=SHAPES)) != bob.probe(fn=SHAPES):
+        assert time.monotonic() < deadline, "the two boards did not converge"
+        time.sleep(0.1)
     ann_id = ann.probe(fn="() => document.getElementById('board').dataset.userId")
     bob_id = bob.probe(fn="() => document.getElementById('board').dataset.userId")
     by_creator = sorted((s["createdBy"], s["type"]) for s in shapes)
