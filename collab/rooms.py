@@ -240,7 +240,6 @@ class Room:
         self._wake.set()
 
     async def awareness_update(self, conn: Connection, update: bytes) -> None:
-        protocol.awareness_client_ids(update)  # well-formed, or ProtocolError
         self._awareness_changes = None
         try:
             self.awareness.apply_awareness_update(update, conn)

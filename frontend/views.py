@@ -407,7 +407,7 @@ def document_page(request, document_id):
     document, role = document_for(request, document_id)
     template = (
         "frontend/board.html"
-        if document.kind == DocumentKind.WHITEBOARD and board_page_available()
+        if document.kind == DocumentKind.WHITEBOARD
         else "frontend/document.html"
     )
     return render(
@@ -415,18 +415,6 @@ def document_page(request, document_id):
         template,
         {"document": document, "role": role, "can_edit": permissions.can_write(role)},
     )
-
-
-def board_page_available() -> bool:
-    """The whiteboard page exists (it ships with the whiteboard issue's frontend)."""
-    from django.template import TemplateDoesNotExist
-    from django.template.loader import get_template
-
-    try:
-        get_template("frontend/board.html")
-    except TemplateDoesNotExist:
-        return False
-    return True
 
 
 EXPORT_FORMATS = {

@@ -18,6 +18,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { yUndoPluginKey } from '@tiptap/y-tiptap'
 import { contentExtensions, isAllowedHref } from './extensions.js'
 import { mountToolbar } from './toolbar.js'
+import { defaultWsUrl, sendOnlyMyAwareness } from './socket.js'
 import { imageDropAndPaste, insertImages } from './images.js'
 import { mountPresence } from './presence.js'
 import { trackConnection } from './connection.js'
@@ -32,11 +33,6 @@ font-style:normal;font-weight:600;line-height:normal;white-space:nowrap;color:#f
 padding:0 .3em;border-radius:3px 3px 3px 0;user-select:none}
 `
 const HEX = /^#[0-9a-fA-F]{6}$/
-
-function defaultWsUrl () {
-  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
-  return `${scheme}//${window.location.host}/ws/documents`
-}
 
 // The page's element with this id, or a new one inserted before `anchor`.
 function ensure (id, tag, anchor, setup) {
@@ -54,28 +50,6 @@ function ensure (id, tag, anchor, setup) {
 function selectionRender (user) {
   const color = HEX.test(user.color) ? user.color : '#888888'
   return { style: `background-color: ${color}4d`, class: 'ProseMirror-yjs-selection' }
-}
-
-// y-websocket sends every awareness change it applies, other people's states included, back
-// to the server. The server relays everyone's state itself, and it treats whichever socket
-// last spoke for a client id as that client's owner (and names it after that socket's
-// account): an echo from this page would keep a person who left on everyone's presence bar
-// and could show them under my name. So this page sends only its own state.
-function sendOnlyMyAwareness (provider) {
-  const { awareness } = provider
-  const original = provider._awarenessUpdateHandler
-  if (typeof original !== 'function') return
-  const own = (ids) => ids.filter((id) => id === awareness.clientID)
-  const filtered = ({ added, updated, removed }, origin) => {
-    const changes = { added: own(added), updated: own(updated), removed: own(removed) }
-    if (changes.added.length + changes.updated.length + changes.removed.length > 0) {
-      original(changes, origin)
-    }
-  }
-  awareness.off('update', original)
-  awareness.on('update', filtered)
-  // destroy() unregisters this property's handler.
-  provider._awarenessUpdateHandler = filtered
 }
 
 function start () {

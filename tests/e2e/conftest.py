@@ -4,6 +4,7 @@ live Daphne server with people who can sign in through the real login form."""
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -285,3 +286,15 @@ def e2e_server(browser_prerequisites, tmp_path_factory):
     finally:
         server.terminate()
         database.drop()
+
+
+def sign_in(page, server, name: str, *, check_name: bool = True) -> None:
+    """Sign in through the real login form and land on the dashboard."""
+    page.goto(f"{server.base_url}/accounts/login/")
+    page.fill("#id_login", f"{name}@example.com")
+    page.fill("#id_password", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_url(rf"^{re.escape(server.base_url)}/$")
+    if check_name:
+        # The top bar now names the account.
+        assert page.text("header.topbar nav a") == PEOPLE[name]["display_name"]

@@ -1,25 +1,16 @@
 """Two people typing at the same moment, in different paragraphs and in the same one, end
 with identical text holding both inputs intact; each sees the other's caret label."""
 
-import re
 import threading
 
 import pytest
 
-from .conftest import PASSWORD, PEOPLE, Browser
+from .conftest import PEOPLE, Browser, sign_in
 
 pytestmark = pytest.mark.browser
 
 # Tiptap's focus command focuses on the next animation frame: keys sent before are lost.
 FOCUSED = "() => document.activeElement?.classList.contains('ProseMirror') ?? false"
-
-
-def sign_in(page, server, name: str) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.fill("#id_login", f"{name}@example.com")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_url(rf"^{re.escape(server.base_url)}/$")
 
 
 def at_once(*actions) -> None:
@@ -56,7 +47,7 @@ def test_typing_at_the_same_time(browser, e2e_server):
         ann = browser.page("ct-ann")
         bob = other_browser.page("ct-bob")
         for page, name in ((ann, "ann"), (bob, "bob")):
-            sign_in(page, server, name)
+            sign_in(page, server, name, check_name=False)
             page.goto(f"{server.base_url}/documents/{document_id}/")
             page.wait("status", equals="synced")
         ann.click("#editor .ProseMirror")

@@ -1,22 +1,11 @@
 """The dashboard updates live: a document appears on B's dashboard the moment A shares it,
 its new title shows up when renamed, and it disappears when A deletes it; no reload."""
 
-import re
-
 import pytest
 
-from .conftest import PASSWORD, PEOPLE
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, server, name: str) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.fill("#id_login", f"{name}@example.com")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_url(rf"^{re.escape(server.base_url)}/$")
-    assert page.text("header.topbar nav a") == PEOPLE[name]["display_name"]
 
 
 def test_sharing_renaming_and_deleting_show_up_live(browser, e2e_server):

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from .conftest import PASSWORD, PEOPLE
+from .conftest import PEOPLE, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,16 +24,6 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 def shared():
     """What the tests of this module hand on to each other."""
     return {}
-
-
-def sign_in(page, server, name: str) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.fill("#id_login", f"{name}@example.com")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_url(rf"^{re.escape(server.base_url)}/$")
-    # The top bar now names the account.
-    assert page.text("header.topbar nav a") == PEOPLE[name]["display_name"]
 
 
 def assert_no_page_errors(*pages) -> None:

@@ -7,12 +7,11 @@ are signed in once and shared by the tests of this module.
 """
 
 import json
-import re
 import time
 
 import pytest
 
-from .conftest import PASSWORD, PEOPLE
+from .conftest import PASSWORD, PEOPLE, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -34,14 +33,6 @@ PRESSED = """(command) => document.querySelector(
 
 def button(command: str) -> str:
     return f'#editor-toolbar button[data-command="{command}"]'
-
-
-def sign_in(page, server, name: str) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.fill("#id_login", f"{name}@example.com")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_url(rf"^{re.escape(server.base_url)}/$")
 
 
 def focus_end(page) -> None:
@@ -119,7 +110,7 @@ def people(browser, e2e_server):
     def get(name: str):
         if name not in opened:
             page = browser.page(name)
-            sign_in(page, e2e_server, name)
+            sign_in(page, e2e_server, name, check_name=False)
             opened[name] = page
         return opened[name]
 

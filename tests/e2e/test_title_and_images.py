@@ -2,26 +2,16 @@
 document and are served to its members."""
 
 import base64
-import re
 
 import pytest
 
-from .conftest import PASSWORD, PEOPLE
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII="
 )
-
-
-def sign_in(page, server, name: str) -> None:
-    page.goto(f"{server.base_url}/accounts/login/")
-    page.fill("#id_login", f"{name}@example.com")
-    page.fill("#id_password", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_url(rf"^{re.escape(server.base_url)}/$")
-    assert page.text("header.topbar nav a") == PEOPLE[name]["display_name"]
 
 
 @pytest.fixture(scope="module")

@@ -13,32 +13,9 @@ import { WebsocketProvider } from 'y-websocket'
 import { trackConnection } from '../connection.js'
 import { mountPresence } from '../presence.js'
 import { createBoard } from './board.js'
+import { defaultWsUrl, sendOnlyMyAwareness } from '../socket.js'
 
 const HEX = /^#[0-9a-fA-F]{6}$/
-
-function defaultWsUrl () {
-  const scheme = window.location.protocol === 'https:' ? 'wss:' : 'ws:'
-  return `${scheme}//${window.location.host}/ws/documents`
-}
-
-// As in ../editor.js (not importable: it starts the text editor): send only this page's own
-// awareness state, never echoes of other people's (the server attributes a client id to the
-// socket that last spoke for it).
-function sendOnlyMyAwareness (provider) {
-  const { awareness } = provider
-  const original = provider._awarenessUpdateHandler
-  if (typeof original !== 'function') return
-  const own = (ids) => ids.filter((id) => id === awareness.clientID)
-  const filtered = ({ added, updated, removed }, origin) => {
-    const changes = { added: own(added), updated: own(updated), removed: own(removed) }
-    if (changes.added.length + changes.updated.length + changes.removed.length > 0) {
-      original(changes, origin)
-    }
-  }
-  awareness.off('update', original)
-  awareness.on('update', filtered)
-  provider._awarenessUpdateHandler = filtered
-}
 
 function start () {
   const el = document.getElementById('board')

@@ -6,10 +6,6 @@
   const container = document.getElementById('documents')
   if (!container || !container.dataset.liveUrl) return
   const notifications = document.getElementById('notifications')
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  const url = scheme + '//' + location.host + container.dataset.liveUrl
-  let delay = 500
-  let pingTimer = null
 
   function notify (text) {
     if (!notifications || !text) return
@@ -70,28 +66,8 @@
     }
   }
 
-  function connect () {
-    const socket = new WebSocket(url)
-    socket.addEventListener('open', () => {
-      delay = 500
-      container.dataset.live = 'connected'
-      pingTimer = setInterval(() => socket.readyState === 1 && socket.send('ping'), 25000)
-    })
-    socket.addEventListener('message', (message) => {
-      if (message.data === 'pong') return
-      let event
-      try { event = JSON.parse(message.data) } catch (e) { return }
-      const handle = handlers[event.type]
-      if (handle) handle(event)
-    })
-    socket.addEventListener('close', (event) => {
-      clearInterval(pingTimer)
-      container.dataset.live = 'disconnected'
-      if (event.code === 4401) return // signed out: the next page load will say so
-      setTimeout(connect, delay)
-      delay = Math.min(delay * 2, 10000)
-    })
-  }
-
-  connect()
+  window.collabLiveEvents(
+    (event) => { const handle = handlers[event.type]; if (handle) handle(event) },
+    (state) => { container.dataset.live = state }
+  )
 })()

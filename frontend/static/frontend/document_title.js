@@ -53,22 +53,8 @@
   }
 
   // Live renames by anyone (the server sends them to every member).
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
-  let delay = 500
-  function connect () {
-    const socket = new WebSocket(scheme + '//' + location.host + '/ws/me')
-    socket.addEventListener('open', () => { delay = 500; title.dataset.live = 'connected' })
-    socket.addEventListener('message', (message) => {
-      let event
-      try { event = JSON.parse(message.data) } catch (e) { return }
-      if (event.type === 'document.renamed' && event.id === id) show(event.title)
-    })
-    socket.addEventListener('close', (event) => {
-      title.dataset.live = 'disconnected'
-      if (event.code === 4401) return
-      setTimeout(connect, delay)
-      delay = Math.min(delay * 2, 10000)
-    })
-  }
-  connect()
+  window.collabLiveEvents(
+    (event) => { if (event.type === 'document.renamed' && event.id === id) show(event.title) },
+    (state) => { title.dataset.live = state }
+  )
 })()
