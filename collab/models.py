@@ -164,3 +164,87 @@ class DocumentImage(models.Model):
     @property
     def extension(self) -> str:
         return self.content_type.split("/", 1)[1].replace("jpeg", "jpg")
+
+
+class EditSession(models.Model):
+    """A run of one author's consecutive edits, kept up to date as updates are appended.
+
+    History lists these instead of scanning the update log, so listing costs the size of
+    the page asked for, not the length of the document's past.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="edit_sessions")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    update_count = models.PositiveIntegerField(default=0)
+    byte_count = models.PositiveBigIntegerField(default=0)
+    # Set when the session is a restore (the seq restored to), so history can say so.
+    restored_from_seq = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["document", "-last_seq"], name="edit_session_recent")]
+        ordering = ["document", "-last_seq"]
+
+    def __str__(self) -> str:
+        return f"session {self.first_seq}-{self.last_seq} of {self.document_id}"
+
+
+class NamedVersion(models.Model):
+    """A point in a document's history that someone with edit rights gave a name."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="named_versions")
+    seq = models.BigIntegerField()
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "-seq", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.seq}) of {self.document_id}"
+
+
+class AuditEvent(models.Model):
+    """One security- or content-relevant event. Append-only: never updated or deleted.
+
+    The document is kept by id (not a foreign key) so events outlive the document they
+    describe; the actor is kept by id and email for the same reason.
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=60, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+    )
+    actor_email = models.CharField(max_length=254, blank=True)
+    document_id = models.UUIDField(null=True, blank=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_email or '-'}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit events are append-only")
