@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 
-.PHONY: setup run test test-fast lint format bench build browser clean
+.PHONY: setup run test test-fast lint format bench bench-full build browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,7 +27,7 @@ build: node_modules/.installed
 # The app on SQLite and the in-memory channel layer, at http://127.0.0.1:$(PORT)/.
 run: setup
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python -m daphne -b 127.0.0.1 -p $(PORT) --websocket-max-message-size 16777216 --websocket-max-frame-size 16777216 config.asgi:application
+	$(BIN)/python -m daphne -b 127.0.0.1 -p $(PORT) --websocket-max-message-size 16777216 --websocket-max-frame-size 16777216 --ping-interval $${COLLAB_PING_INTERVAL:-15} --ping-timeout $${COLLAB_PING_TIMEOUT:-20} config.asgi:application
 
 # The whole suite. Uses DATABASE_URL / REDIS_URL when set (CI sets both).
 test: setup browser
@@ -44,8 +44,15 @@ format: $(VENV)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Ours vs its peers (bench/harness.py): a few minutes; bench-full runs every size. Results in
+# bench/results/, tables and plot in docs/benchmarks.md and docs/bench/.
 bench: setup
-	$(BIN)/python bench/run.py
+	sh bench/peers.sh
+	$(BIN)/python bench/harness.py --profile short
+
+bench-full: setup
+	sh bench/peers.sh
+	$(BIN)/python bench/harness.py --profile full
 
 # Debian's Chromium for browser tests (a test tool's own download cannot work here).
 browser:

@@ -1,6 +1,6 @@
 """Admin for users (email is the identity, no username) and access tokens (hashes only)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
@@ -49,13 +49,26 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "display_name")
     ordering = ("email",)
 
+    def get_deleted_objects(self, objs, request):
+        # Documents are PROTECTed from their owner's deletion; Django lists them, this says
+        # what to do. Edits in other documents stay, by "deleted user" (author NULL).
+        result = super().get_deleted_objects(objs, request)
+        if result[3]:
+            messages.error(
+                request,
+                "These people still own documents. Transfer each document to another member "
+                "(Documents → owner, or Share → Transfer ownership) or delete it first. "
+                "Their edits stay in every document's history, shown as “deleted user”.",
+            )
+        return result
+
 
 @admin.register(AccessToken)
 class AccessTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "hint", "created_at", "last_used_at")
+    list_display = ("name", "user", "hint", "created_at", "expires_at", "last_used_at")
     list_select_related = ("user",)
     search_fields = ("name", "user__email", "hint")
-    fields = ("user", "name", "hint", "token_hash", "created_at", "last_used_at")
+    fields = ("user", "name", "hint", "token_hash", "created_at", "expires_at", "last_used_at")
     readonly_fields = ("user", "hint", "token_hash", "created_at", "last_used_at")
     ordering = ("-created_at",)
 

@@ -1,4 +1,4 @@
-"""App config for accounts: connects allauth's email-confirmed signal to invitations."""
+"""App config for accounts: connects its signal receivers and the deployment safety checks."""
 
 from django.apps import AppConfig
 
@@ -8,4 +8,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401
+        from config import checks
+
+        from . import session_signals, signals  # noqa: F401
+
+        checks.register()

@@ -1,13 +1,20 @@
 """Account writes: users created by an operator, access tokens, profiles."""
 
 import secrets
+from datetime import timedelta
 
 from allauth.account import signals as allauth_signals
 from allauth.account.models import EmailAddress
 from django.db import transaction
 from django.utils import timezone
 
+from collab import audit
+
 from .models import AccessToken, User, hash_token, validate_cursor_color
+from .socket_sessions import sessions_ended_send, token_key
+
+# Longest lifetime a token may be given, in days (about five years).
+MAX_TOKEN_DAYS = 5 * 366
 
 
 def user_create_verified(*, email: str) -> User:
@@ -30,17 +37,44 @@ def user_create_verified(*, email: str) -> User:
     return user
 
 
-def access_token_create(*, user: User, name: str) -> tuple[AccessToken, str]:
-    """Create a token for user; returns the row and the raw token (shown once, never stored)."""
+def access_token_create(
+    *, user: User, name: str, expires_in_days: int | None = None, request=None
+) -> tuple[AccessToken, str]:
+    """Create a token for user; returns the row and the raw token (shown once, never stored).
+
+    expires_in_days None makes a token valid until revoked.
+    """
+    if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+        raise ValueError(f"expires_in_days must be between 1 and {MAX_TOKEN_DAYS}")
     raw = AccessToken.PREFIX + secrets.token_urlsafe(32)
+    expires_at = None
+    if expires_in_days is not None:
+        expires_at = timezone.now() + timedelta(days=expires_in_days)
     token = AccessToken.objects.create(
-        user=user, name=name.strip() or "token", token_hash=hash_token(raw), hint=raw[:12]
+        user=user,
+        name=name.strip() or "token",
+        token_hash=hash_token(raw),
+        hint=raw[:12],
+        expires_at=expires_at,
+    )
+    audit.record(
+        "token.created",
+        actor=user,
+        request=request,
+        token_id=token.pk,
+        name=token.name,
+        hint=token.hint,
+        expires_at=expires_at.isoformat() if expires_at else None,
     )
     return token, raw
 
 
-def access_token_revoke(*, user: User, token_id: int) -> bool:
+def access_token_revoke(*, user: User, token_id: int, request=None) -> bool:
     deleted, _ = AccessToken.objects.filter(user=user, pk=token_id).delete()
+    if deleted:
+        audit.record("token.revoked", actor=user, request=request, token_id=token_id)
+        # Sockets opened with the token close too (accounts/socket_sessions.py).
+        sessions_ended_send(user_id=user.pk, session_keys=[token_key(token_id)])
     return bool(deleted)
 
 

@@ -57,7 +57,12 @@ def access_token_create(request):
     form = AccessTokenCreateForm(request.POST)
     if not form.is_valid():
         return _token_section(request, token_form=form)
-    _token, raw = services.access_token_create(user=request.user, name=form.cleaned_data["name"])
+    _token, raw = services.access_token_create(
+        user=request.user,
+        name=form.cleaned_data["name"],
+        expires_in_days=form.cleaned_data["expires"],
+        request=request,
+    )
     # Rendered, not redirected: the raw token exists only in this response.
     return _token_section(request, raw_token=raw)
 
@@ -65,7 +70,7 @@ def access_token_create(request):
 @login_required
 @require_POST
 def access_token_revoke(request, token_id: int):
-    if not services.access_token_revoke(user=request.user, token_id=token_id):
+    if not services.access_token_revoke(user=request.user, token_id=token_id, request=request):
         raise Http404("No such token.")
     if request.headers.get("HX-Request"):
         return _token_section(request)

@@ -6,7 +6,7 @@ from functools import wraps
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
-from . import permissions, selectors, services, store
+from . import audit, permissions, selectors, services, store
 from .models import Membership
 from .render import document_json, document_text
 
@@ -109,7 +109,10 @@ def documents(request):
     if request.method == "POST":
         data = _body(request)
         document = services.document_create(
-            owner=request.user, title=data.get("title", ""), kind=data.get("kind", "text")
+            owner=request.user,
+            title=data.get("title", ""),
+            kind=data.get("kind", "text"),
+            request=request,
         )
         return JsonResponse(_document_json(request, document, "owner"), status=201)
     items = [
@@ -127,12 +130,12 @@ def document_detail(request, document, role):
         if not permissions.can_rename(role):
             return error(403, "forbidden", "Viewers cannot rename a document.")
         data = _body(request)
-        services.document_rename(document=document, title=data.get("title", ""))
+        services.document_rename(document=document, title=data.get("title", ""), request=request)
     elif request.method == "DELETE":
         if not permissions.can_manage(role):
             return error(403, "forbidden", "Only owners can delete a document.")
         # To the trash: 404 from now on for everyone; its owners can restore it from /trash/.
-        services.document_trash(document=document)
+        services.document_trash(document=document, request=request)
         return HttpResponse(status=204)
     return JsonResponse(_document_json(request, document, role))
 
@@ -162,6 +165,7 @@ def members(request, document, role):
             role=new_role,
             invited_by=request.user,
             site_url=request.build_absolute_uri("/"),
+            request=request,
         )
         # The same answer whether or not the address has an account.
         return JsonResponse({"email": email.strip().lower(), "role": new_role}, status=202)
@@ -169,7 +173,8 @@ def members(request, document, role):
         # Revoking an invitation: {"email"}. Members are removed at members/<user_id>/.
         if not permissions.can_manage(role):
             return error(403, "forbidden", "Only owners manage members.")
-        if not services.invitation_revoke(document=document, email=_body(request).get("email")):
+        email = _body(request).get("email")
+        if not services.invitation_revoke(document=document, email=email, request=request):
             return error(404, "not_found", "No invitation for that address.")
         return HttpResponse(status=204)
     payload = {
@@ -192,10 +197,10 @@ def member_detail(request, document, role, user_id):
         return error(403, "forbidden", "Only owners manage members.")
     try:
         if request.method == "DELETE":
-            services.member_remove(document=document, user_id=user_id)
+            services.member_remove(document=document, user_id=user_id, request=request)
             return HttpResponse(status=204)
         membership = services.member_update_role(
-            document=document, user_id=user_id, role=_body(request).get("role", "")
+            document=document, user_id=user_id, role=_body(request).get("role", ""), request=request
         )
     except Membership.DoesNotExist:
         return error(404, "not_found", "No such member.")
@@ -224,6 +229,7 @@ def content(request, document, role):
             return error(400, "invalid", "format must be text, json, html or markdown.")
         doc, seq = store.doc_load(document_id=document.pk)
         body = renderers[fmt](doc)
+        audit.record("document.exported", request=request, document_id=document.pk, format=fmt)
         return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})
 
     fmt = request.GET.get("format", "json")
@@ -241,6 +247,13 @@ def content(request, document, role):
         if not 0.1 <= scale <= 4:
             return error(400, "invalid", "scale must be a number from 0.1 to 4.")
     doc, seq = store.doc_load(document_id=document.pk)
+    audit.record(
+        "document.exported",
+        request=request,
+        document_id=document.pk,
+        format=fmt,
+        shapes=len(ids) if ids is not None else None,
+    )
     if fmt == "json":
         body = board_json(doc, shape_ids=ids)
         return JsonResponse({"id": str(document.pk), "format": fmt, "seq": seq, "content": body})

@@ -1,10 +1,18 @@
 """The audit trail: record security- and content-relevant events, append-only."""
 
+import asyncio
 import logging
+
+from channels.db import database_sync_to_async
+from django.db import transaction
 
 from .models import AuditEvent
 
 logger = logging.getLogger(__name__)
+
+# Audit writes started from sockets and not finished yet. Held so the tasks are not
+# garbage-collected mid-flight, and so tests and shutdown can wait for them.
+_in_flight: set[asyncio.Task] = set()
 
 
 def _client_of_request(request) -> tuple[str | None, str]:
@@ -24,22 +32,88 @@ def _client_of_scope(scope) -> tuple[str | None, str]:
     return client[0], agent[:300]
 
 
+def _actor_of(user):
+    return user if user is not None and getattr(user, "is_authenticated", False) else None
+
+
 def record(action: str, *, actor=None, document_id=None, request=None, scope=None, **detail):
     """Append one event. Never raises: an audit failure must not break the action audited."""
-    ip, agent = _client_of_scope(scope) if scope is not None else _client_of_request(request)
-    if actor is None and request is not None:
-        user = getattr(request, "user", None)
-        actor = user if user is not None and user.is_authenticated else None
     try:
-        return AuditEvent.objects.create(
-            action=action,
-            actor=actor if actor is not None and getattr(actor, "pk", None) else None,
-            actor_email=getattr(actor, "email", "") or "",
-            document_id=document_id,
-            ip_address=ip,
-            user_agent=agent,
-            detail=detail,
-        )
+        ip, agent = _client_of_scope(scope) if scope is not None else _client_of_request(request)
+        if actor is None and request is not None:
+            actor = _actor_of(getattr(request, "user", None))
+        if actor is None and scope is not None:
+            actor = _actor_of(scope.get("user"))
+        # A savepoint: a failed insert inside the caller's transaction must not poison it
+        # (PostgreSQL refuses every later statement of an aborted transaction).
+        with transaction.atomic():
+            return AuditEvent.objects.create(
+                action=action,
+                actor=actor if actor is not None and getattr(actor, "pk", None) else None,
+                actor_email=getattr(actor, "email", "") or "",
+                document_id=document_id,
+                ip_address=ip,
+                user_agent=agent,
+                detail=detail,
+            )
     except Exception:
         logger.exception("could not record audit event %s", action)
         return None
+
+
+def record_soon(action: str, **kwargs) -> asyncio.Task:
+    """record() from async code without waiting for it: the socket goes on at once, and a
+    database that is down or slow costs a logged error, never the connection."""
+
+    async def write() -> None:
+        try:
+            await database_sync_to_async(record)(action, **kwargs)
+        except Exception:
+            # database_sync_to_async's own connection housekeeping can fail too.
+            logger.exception("could not record audit event %s", action)
+
+    return _track(write())
+
+
+def _track(coroutine) -> asyncio.Task:
+    task = asyncio.get_running_loop().create_task(coroutine)
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+    return task
+
+
+def _socket_refused(*, scope, document_id, reason: str, **detail):
+    if reason == "no access" and document_id is not None:
+        # The client hears the same answer for both (existence is private); the audit
+        # trail tells an administrator which one it was.
+        from .models import Document
+
+        found = Document.objects.filter(pk=document_id).values_list("deleted_at", flat=True)
+        if not found:
+            reason = "not found"
+        elif found[0] is not None:
+            reason = "deleted"
+        else:
+            reason = "forbidden"
+    return record("socket.refused", scope=scope, document_id=document_id, reason=reason, **detail)
+
+
+def socket_refused_soon(*, scope, document_id, reason: str, **detail) -> asyncio.Task:
+    """Record a refused socket handshake in the background (see record_soon)."""
+
+    async def write() -> None:
+        try:
+            await database_sync_to_async(_socket_refused)(
+                scope=scope, document_id=document_id, reason=reason, **detail
+            )
+        except Exception:
+            logger.exception("could not record a refused socket")
+
+    return _track(write())
+
+
+async def settle() -> None:
+    """Wait for every audit write this event loop started with *_soon (tests, shutdown)."""
+    loop = asyncio.get_running_loop()
+    while mine := [task for task in _in_flight if task.get_loop() is loop]:
+        await asyncio.gather(*mine, return_exceptions=True)

@@ -1,24 +1,32 @@
 """The document socket: authenticate, authorize, parse a frame, hand it to the room."""
 
+import asyncio
 import logging
+import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import protocol
+from accounts.selectors import session_user_matches
+from accounts.socket_sessions import credential_key
+
+from . import audit, limits, protocol
 from .permissions import can_read, can_write
 from .rooms import (
     CLOSE_FORBIDDEN,
     CLOSE_MALFORMED,
     CLOSE_SERVER_ERROR,
     CLOSE_TOO_BIG,
+    CLOSE_TOO_MANY,
     CLOSE_UNAUTHENTICATED,
     ApplyFailed,
     registry,
 )
 from .selectors import role_of
 from .update_guard import UpdateRejected
+
+session_still_valid = database_sync_to_async(session_user_matches)
 
 logger = logging.getLogger(__name__)
 
@@ -30,9 +38,17 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     room = None
     role: str | None = None
     user_id: int | None = None
+    # The session or personal access token this socket was opened with (see Connection).
+    session_key: str | None = None
     user_name = ""
     user_color = ""
     dropped_writes = 0
+    # Socket limits (collab/limits.py): frame budgets, the connection count, idling.
+    limiter: limits.FrameLimiter | None = None
+    counted = False
+    last_frame_at = 0.0
+    idle_task: asyncio.Task | None = None
+    document_id: str | None = None
 
     async def dispatch(self, message) -> None:
         # channels runs close_old_connections() in the shared database thread before
@@ -48,10 +64,14 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Accept first: Daphne turns a close before accept() into a bare HTTP 403, and the
         # client deserves a close code saying why.
         await self.accept()
-        document_id = str(self.scope["url_route"]["kwargs"]["document_id"])
+        # Frame refusals already in the audit trail: each reason once per connection.
+        self.refusals_audited: set[str] = set()
+        document_id = self.document_id = str(self.scope["url_route"]["kwargs"]["document_id"])
         user = self.scope.get("user")
         if self.scope.get("token_error") or user is None or not user.is_authenticated:
-            await self._refuse(CLOSE_UNAUTHENTICATED, "not signed in")
+            await self._refuse(
+                CLOSE_UNAUTHENTICATED, "not signed in", token_error=self.scope.get("token_error")
+            )
             return
         token_document = self.scope.get("token_document_id")
         if token_document is not None and token_document != document_id:
@@ -64,8 +84,23 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             return
         self.role = role
         self.user_id = user.pk
+        self.session_key = credential_key(self.scope)
         self.user_name = user.name
         self.user_color = user.cursor_color
+        refusal = limits.connection_counts().admit(user_id=user.pk, document_id=document_id)
+        if refusal:
+            await self._refuse(CLOSE_TOO_MANY, refusal)
+            return
+        self.counted = True
+        self.limiter = limits.FrameLimiter.from_settings()
+        self.last_frame_at = time.monotonic()
+        self.idle_task = asyncio.create_task(
+            limits.close_when_idle(
+                lambda: self.last_frame_at,
+                lambda: self.close_with(limits.CLOSE_IDLE, "idle"),
+                timeout=settings.COLLAB["IDLE_TIMEOUT"],
+            )
+        )
         try:
             room = await registry().acquire(document_id)
         except Exception:
@@ -73,13 +108,33 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_ERROR, reason="could not load document")
             return
         self.room = room
+        audit.record_soon(
+            "socket.connected",
+            scope=self.scope,
+            document_id=document_id,
+            role=role,
+            via_token=bool(self.scope.get("auth_via_token")),
+        )
         await room.join(self)
+        from_session = self.session_key and not self.scope.get("auth_via_token")
+        if from_session and not await session_still_valid(self.session_key, user.pk):
+            # Ended between the handshake and joining the room, whose sessions-ended
+            # message this socket could not hear yet.
+            await self.close_with(CLOSE_UNAUTHENTICATED, "session ended")
 
-    async def _refuse(self, code: int, reason: str) -> None:
+    async def _refuse(self, code: int, reason: str, **detail) -> None:
+        audit.socket_refused_soon(
+            scope=self.scope, document_id=self.document_id, reason=reason, code=code, **detail
+        )
         await self.send(bytes_data=protocol.permission_denied_message(reason))
         await self.close(code=code, reason=reason)
 
     async def disconnect(self, code) -> None:
+        if self.idle_task is not None and self.idle_task is not asyncio.current_task():
+            self.idle_task.cancel()
+        if self.counted:
+            self.counted = False
+            limits.connection_counts().release(user_id=self.user_id, document_id=self.document_id)
         room, self.room = self.room, None
         if room is not None:
             await room.leave(self)
@@ -88,10 +143,16 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None) -> None:
         if self.room is None:
             return
+        self.last_frame_at = time.monotonic()
+        if refusal := self.limiter.frame():
+            await self._refuse_frame(CLOSE_TOO_MANY, refusal)
+            return
         if bytes_data is None:
+            self._audit_refusal("text frame", CLOSE_MALFORMED)
             await self.close_with(CLOSE_MALFORMED, "binary frames only")
             return
         if len(bytes_data) > settings.COLLAB["MAX_MESSAGE_BYTES"]:
+            self._audit_refusal("too big", CLOSE_TOO_BIG, bytes=len(bytes_data))
             await self.close_with(CLOSE_TOO_BIG, "message too big")
             return
         try:
@@ -101,10 +162,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             logger.info(
                 "closing a socket of %s: %s", self.room.document_id if self.room else "?", exc
             )
+            self._audit_refusal(_refusal_reason(exc), CLOSE_MALFORMED, message=str(exc)[:200])
             await self.close_with(CLOSE_MALFORMED, str(exc)[:120])
         except Exception:
             # A bug of ours must cost one socket (the client reconnects), not the process.
             logger.exception("unexpected error handling a frame; closing the socket")
+            self._audit_refusal("server error", CLOSE_SERVER_ERROR)
             await self.close_with(CLOSE_SERVER_ERROR, "server error")
 
     async def _dispatch(self, message: protocol.Message) -> None:
@@ -118,14 +181,43 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     # reconnect forever if closed, so its writes are dropped silently.
                     if update != protocol.EMPTY_UPDATE:
                         self.dropped_writes += 1
+                        self._audit_refusal("viewer write", None)
+                    return
+                # The empty step 2 every client answers a step 1 with costs nothing.
+                if update != protocol.EMPTY_UPDATE and (refusal := self.limiter.update()):
+                    await self._refuse_frame(CLOSE_TOO_MANY, refusal)
                     return
                 await room.receive_update(self, update)
             case protocol.AwarenessUpdate(update):
+                if limits.oversized_awareness(update):
+                    await self._refuse_frame(CLOSE_TOO_BIG, "awareness state too big")
+                    return
                 await room.awareness_update(self, update)
             case protocol.QueryAwareness():
                 await room.query_awareness(self)
             case protocol.Auth():
                 pass  # Clients never send auth messages; ignore like the reference server.
+
+    async def _refuse_frame(self, code: int, reason: str) -> None:
+        logger.info("closing a socket of %s: %s", self.document_id, reason)
+        self._audit_refusal(reason, code)
+        await self.close_with(code, reason)
+
+    def _audit_refusal(self, reason: str, code: int | None, **detail) -> None:
+        # Once per connection and reason: a client repeating a refused frame (a viewer's
+        # editor retrying its writes) must not flood the trail.
+        if reason in self.refusals_audited:
+            return
+        self.refusals_audited.add(reason)
+        audit.record_soon(
+            "frame.refused",
+            scope=self.scope,
+            document_id=self.document_id,
+            reason=reason,
+            code=code,
+            role=self.role,
+            **detail,
+        )
 
     # The Connection interface rooms use.
     async def send_frame(self, frame: bytes) -> None:
@@ -138,3 +230,12 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         # Leave the room now: frames still in flight from this socket must not be applied,
         # and the room must not send to it any more.
         await self.disconnect(code)
+
+
+def _refusal_reason(exc: Exception) -> str:
+    """A short, stable name for why a frame was refused (the message carries offsets)."""
+    if isinstance(exc, UpdateRejected):
+        return "too deep" if "deeper than max_depth" in exc.reason else "update rejected"
+    if isinstance(exc, ApplyFailed):
+        return "apply failed"
+    return "malformed"

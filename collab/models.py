@@ -248,3 +248,93 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit events are append-only")
+
+
+class ClientIdOwner(models.Model):
+    """The account that first wrote (or showed presence) under a Yjs client id in a document.
+
+    Only that account may add structs under the id later (collab/client_ids.py): a
+    stranger's update claiming its clock ranges would silently suppress the owner's edits.
+    """
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="+")
+    client_id = models.BigIntegerField()
+    # A deleted account keeps its ids: nobody else may write under them either.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["document", "client_id"], name="one_owner_per_client_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"client {self.client_id} of {self.document_id}: user {self.user_id}"
+
+
+class Webhook(models.Model):
+    """A URL an owner wants told about events of one document, or of every document they
+    own when `document` is empty (a workspace hook). Services: collab/webhooks.py."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    # A document hook goes with its document when it is purged; workspace hooks hear that.
+    document = models.ForeignKey(
+        Document, null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    url = models.URLField(max_length=2000)
+    secret = models.CharField(max_length=100)
+    events = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"webhook {self.pk} → {self.url}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one hook (the outbox row), with its attempts so far.
+
+    `attempts_log` holds one entry per attempt: {at, status_code, error, duration_ms}.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=40)
+    # Kept by id, not a foreign key: deliveries about a purged document must survive it.
+    document_id = models.UUIDField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    attempts_log = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
+            models.Index(fields=["webhook", "-created_at"], name="webhook_delivery_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} → webhook {self.webhook_id} ({self.status})"

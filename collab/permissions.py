@@ -18,3 +18,8 @@ def can_manage(role: str | None) -> bool:
 
 def can_rename(role: str | None) -> bool:
     return role in WRITE_ROLES
+
+
+def can_see_history(role: str | None) -> bool:
+    """Editors and owners browse, compare and restore versions; viewers don't (as in Google Docs)."""
+    return role in WRITE_ROLES

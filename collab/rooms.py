@@ -23,9 +23,18 @@ from django.conf import settings
 from django.utils import timezone
 from pycrdt import Awareness, Doc
 
-from . import protocol, store
+from accounts.socket_sessions import SESSIONS_GROUP, connection_matches
+
+from . import protocol, store, webhooks
 from .broadcast import room_group
-from .update_guard import UpdateRejected, check_update
+from .client_ids import (
+    ClientIdOwners,
+    StateVectorCache,
+    awareness_entries,
+    awareness_update_of,
+)
+from .limits import CLOSE_IDLE, CLOSE_TOO_BIG, CLOSE_TOO_MANY  # noqa: F401 (close codes)
+from .update_guard import UpdateRejected, UpdateShape, check_update
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +44,6 @@ CLOSE_MALFORMED = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_DOCUMENT_GONE = 4404
-CLOSE_TOO_BIG = 1009
 CLOSE_SERVER_ERROR = 1011
 
 # Updates written per transaction at most; a bigger backlog is written in several.
@@ -46,10 +54,21 @@ LARGE_UPDATE_BYTES = 64 * 1024
 GROUP_REFRESH_SECONDS = 60.0
 
 
+# Log rows one anti-entropy round fetches at most; a longer gap takes several rounds.
+REPAIR_BATCH = 5000
+
+
+def _setting(name: str, default: float) -> float:
+    return float(settings.COLLAB.get(name, default))
+
+
 class Connection(Protocol):
     """What a room needs from a socket (the consumer implements it)."""
 
     user_id: int | None
+    # The session or personal access token the socket was opened with, as
+    # accounts.socket_sessions.credential_key gives it: ending that closes the socket.
+    session_key: str | None
     user_name: str
     user_color: str
     role: str
@@ -57,6 +76,10 @@ class Connection(Protocol):
     async def send_frame(self, frame: bytes) -> None: ...
 
     async def close_with(self, code: int, reason: str) -> None: ...
+
+
+class MissingDependencies(ValueError):
+    """The update builds on structs this room lacks: yrs would keep it pending, silently."""
 
 
 class ApplyFailed(ValueError):
@@ -88,6 +111,19 @@ class _Queued:
     pending: store.PendingUpdate
     sender: Connection | None
     relayed: bool = False
+    # Relayed to other processes before it was committed (the database was down).
+    relayed_uncommitted: bool = False
+
+
+@dataclass(slots=True)
+class _Peer:
+    """Another process holding this room, as seen through the channel layer."""
+
+    last_heard: float
+    # Awareness client ids whose latest state came through that process.
+    client_ids: set = field(default_factory=set)
+    # Updates it relayed before committing them, oldest first: ours to write if it dies.
+    uncommitted: list = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -114,6 +150,20 @@ class Room:
         self._written_since_compaction = 0
         self._group_joined = True
         self.gone = False
+        # Hostile-socket guards (collab/client_ids.py): who owns which Yjs client id, the
+        # one awareness id each socket speaks for, and re-sync requests per socket.
+        self.client_id_owners = ClientIdOwners(self.document_id)
+        self._state_cache = StateVectorCache()
+        self._awareness_id: dict[Connection, int] = {}
+        self._resync_requests: dict[Connection, int] = {}
+        # Anti-entropy: every log row up to applied_seq is in self.doc; _seen_seqs holds
+        # the rows above it that are too (committed here or relayed with their seqs).
+        self.applied_seq = 0
+        self._seen_seqs: set[int] = set()
+        self._db_seq_last_check: int | None = None
+        self.repaired_updates = 0
+        self._peers: dict[str, _Peer] = {}
+        self._last_group_send = 0.0
 
     def _new_awareness(self, doc: Doc) -> None:
         # The awareness only borrows the doc's client id; the server has no presence itself.
@@ -135,6 +185,7 @@ class Room:
             self.channel_name = await layer.new_channel(prefix="room.")
             try:
                 await layer.group_add(room_group(self.document_id), self.channel_name)
+                await layer.group_add(SESSIONS_GROUP, self.channel_name)
             except Exception:
                 # Redis down: serve this process's clients anyway; the listener keeps
                 # re-joining the group, and clients re-sync when they reconnect.
@@ -143,16 +194,19 @@ class Room:
             self._tasks.append(asyncio.create_task(self._listen(layer)))
             self._tasks.append(asyncio.create_task(self._keep_group_membership(layer)))
         try:
-            doc, _seq = await database_sync_to_async(store.doc_load)(document_id=self.document_id)
+            doc, seq = await database_sync_to_async(store.doc_load)(document_id=self.document_id)
+            await database_sync_to_async(self.client_id_owners.load)()
         except BaseException:
             await self.stop()
             raise
         self.doc = doc
+        self.applied_seq = seq
         self._new_awareness(doc)
         for message in self._early_messages:
             self._handle_layer_message(message)
         self._early_messages.clear()
         self._tasks.append(asyncio.create_task(self._write_loop()))
+        self._tasks.append(asyncio.create_task(self._maintain()))
         self.loaded.set()
 
     async def stop(self) -> None:
@@ -167,6 +221,7 @@ class Room:
         if layer is not None and self.channel_name:
             try:
                 await layer.group_discard(room_group(self.document_id), self.channel_name)
+                await layer.group_discard(SESSIONS_GROUP, self.channel_name)
             except Exception:
                 logger.warning("could not leave group for %s", self.document_id, exc_info=True)
 
@@ -201,6 +256,8 @@ class Room:
     async def leave(self, conn: Connection) -> None:
         self.connections.discard(conn)
         client_ids = self._client_ids.pop(conn, set())
+        self._awareness_id.pop(conn, None)
+        self._resync_requests.pop(conn, None)
         for client_id in client_ids:
             if self._owner_of_client.get(client_id) is conn:
                 self._owner_of_client.pop(client_id, None)
@@ -220,26 +277,75 @@ class Room:
     async def receive_update(self, conn: Connection, update: bytes) -> None:
         """accept_update for a socket: a large update is checked in a worker thread, so a
         hostile multi-megabyte frame shares the CPU with the other sockets instead of
-        stopping the event loop for the whole check (the apply stays on the loop)."""
-        if len(update) > LARGE_UPDATE_BYTES:
-            max_depth = settings.COLLAB["MAX_UPDATE_DEPTH"]
-            await asyncio.to_thread(check_update, update, max_depth=max_depth)
-            self.accept_update(conn, update, checked=True)
-        else:
-            self.accept_update(conn, update)
+        stopping the event loop for the whole check (the apply stays on the loop).
 
-    def accept_update(self, conn: Connection, update: bytes, *, checked: bool = False) -> None:
-        """Check, apply and queue a client's update; raises UpdateRejected or ApplyFailed."""
+        Client ids the update writes under that nobody owns yet are claimed in the
+        database first (other processes see the claim). An update with missing
+        dependencies is not applied: the client is sent sync step 1 and answers with a
+        step 2 holding everything the room lacks, that update included.
+        """
         if update == protocol.EMPTY_UPDATE:
             return
-        if not checked:
-            check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        max_depth = settings.COLLAB["MAX_UPDATE_DEPTH"]
+        if len(update) > LARGE_UPDATE_BYTES:
+            shape = await asyncio.to_thread(check_update, update, max_depth=max_depth)
+        else:
+            shape = check_update(update, max_depth=max_depth)
+        state = self._state_cache.current(self.doc)
+        if not shape.missing_dependencies(state):
+            unknown = self.client_id_owners.check_writes(
+                user_id=conn.user_id, shape=shape, state=state
+            )
+            if unknown:
+                await database_sync_to_async(self.client_id_owners.claim)(
+                    user_id=conn.user_id, client_ids=unknown
+                )
+        try:
+            self.accept_update(conn, update, shape=shape)
+        except MissingDependencies as exc:
+            await self._request_resync(conn, exc)
+
+    async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
+        asked = self._resync_requests.get(conn, 0) + 1
+        if asked > settings.COLLAB["MAX_RESYNC_REQUESTS"]:
+            # An honest client fills the gap with its first step 2; this one cannot or will not.
+            raise UpdateRejected("update depends on structs the client never sent") from exc
+        self._resync_requests[conn] = asked
+        await conn.send_frame(protocol.sync_step1_message(self.doc))
+
+    def accept_update(
+        self, conn: Connection, update: bytes, *, shape: UpdateShape | None = None
+    ) -> None:
+        """Check, apply and queue a client's update; raises UpdateRejected (ForeignClientId
+        among them), MissingDependencies (nothing applied) or ApplyFailed."""
+        if update == protocol.EMPTY_UPDATE:
+            return
+        if shape is None:
+            shape = check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        state = self._state_cache.current(self.doc)
+        missing = shape.missing_dependencies(state)
+        if missing:
+            # Kept out of the Doc and the log: a pending update would sit in every load and
+            # compaction, invisible to pycrdt's API (NOTES.md). The client still holds it.
+            raise MissingDependencies(f"update needs {missing[:3]} first")
+        unknown = self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
         apply_safely(self.doc, update)
+        self.client_id_owners.claim_in_memory(user_id=conn.user_id, client_ids=unknown)
+        self._state_cache.advanced(self.doc, shape)
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
         self._queue.append(_Queued(pending, conn))
         self._wake.set()
 
     async def awareness_update(self, conn: Connection, update: bytes) -> None:
+        update = await self._own_awareness_only(conn, update)
+        if update is None:
+            return
+        own = self._awareness_id.get(conn)
+        if own is not None:
+            # A client that moved here from a dead process re-sends its state with the
+            # same clock (no change below): it is this process's now, not a ghost of that one.
+            for peer in self._peers.values():
+                peer.client_ids.discard(own)
         self._awareness_changes = None
         try:
             self.awareness.apply_awareness_update(update, conn)
@@ -259,6 +365,8 @@ class Room:
                 self._client_ids.get(previous, set()).discard(client_id)
             mine.add(client_id)
             self._owner_of_client[client_id] = conn
+            for peer in self._peers.values():
+                peer.client_ids.discard(client_id)
             state = self.awareness.states.get(client_id)
             if isinstance(state, dict) and isinstance(state.get("user"), dict):
                 # Names and colours come from accounts, not from what a client claims.
@@ -278,6 +386,37 @@ class Room:
         # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
         await self._send_local(protocol.awareness_message(encoded), exclude=None)
         await self._group_send({"type": "room.awareness", "update": encoded})
+
+    async def _own_awareness_only(self, conn: Connection, update: bytes) -> bytes | None:
+        """The entries of ``update`` for the one awareness client id ``conn`` speaks for.
+
+        A socket's own id is the first one it publishes that no other account owns
+        (collab/client_ids.py) and no other account's live socket holds; other entries
+        (a stock client echoes everyone's states, a hostile one forges or removes them)
+        are dropped. None when nothing is left.
+        """
+        try:
+            entries = awareness_entries(update)
+        except UpdateRejected as exc:
+            raise protocol.ProtocolError("malformed awareness update") from exc
+        own = self._awareness_id.get(conn)
+        if own is None and entries:
+            candidate = entries[0][0]
+            holder = self._owner_of_client.get(candidate)
+            if holder is not None and holder is not conn and holder.user_id != conn.user_id:
+                return None
+            owners = self.client_id_owners
+            if owners.unknown([candidate]):
+                await database_sync_to_async(owners.claim)(
+                    user_id=conn.user_id, client_ids=[candidate]
+                )
+            if owners.owned_by_other(user_id=conn.user_id, client_id=candidate):
+                return None
+            own = self._awareness_id[conn] = candidate
+        kept = [entry for client_id, entry in entries if client_id == own]
+        if not kept:
+            return None
+        return update if len(kept) == len(entries) else awareness_update_of(kept)
 
     async def query_awareness(self, conn: Connection) -> None:
         if self.awareness.states:
@@ -300,6 +439,7 @@ class Room:
         if layer is None:
             return
         message["origin"] = self.registry.process_id
+        self._last_group_send = time.monotonic()
         try:
             await layer.group_send(room_group(self.document_id), message)
         except Exception:
@@ -307,16 +447,37 @@ class Room:
             # on reconnect (sync step 1/2 against this process's state or the log).
             logger.warning("group_send failed for %s", self.document_id, exc_info=True)
 
-    async def _relay(self, entries: Iterable[_Queued]) -> None:
+    async def _relay(self, entries: Iterable[_Queued], seqs: tuple[int, int] | None) -> None:
+        """Pass entries on; seqs is the log range they were committed as (None: not yet).
+
+        Committed relays carry their seqs, so other processes know which rows they hold
+        (anti-entropy fetches only the others) and how many of this process's earlier
+        uncommitted relays are now on disk ("settles").
+        """
         updates = []
+        authors = []
+        settles = 0
         for entry in entries:
             if entry.relayed:
+                if entry.relayed_uncommitted and seqs is not None:
+                    settles += 1
                 continue
             entry.relayed = True
+            entry.relayed_uncommitted = seqs is None
             updates.append(entry.pending.data)
+            authors.append(entry.pending.author_id)
             await self._send_local(protocol.update_message(entry.pending.data), entry.sender)
-        if updates:
-            await self._group_send({"type": "room.update", "updates": updates})
+        if seqs is None:
+            if updates:
+                await self._group_send(
+                    {"type": "room.update", "updates": updates, "uncommitted": authors}
+                )
+        elif updates:
+            await self._group_send(
+                {"type": "room.update", "updates": updates, "seqs": seqs, "settles": settles}
+            )
+        else:
+            await self._group_send({"type": "room.committed", "seqs": seqs, "settles": settles})
 
     # ----------------------------------------------------------------- writer
 
@@ -334,7 +495,7 @@ class Room:
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
                 try:
-                    await database_sync_to_async(store.updates_append)(
+                    last_seq = await database_sync_to_async(store.updates_append)(
                         document_id=self.document_id, updates=[e.pending for e in batch]
                     )
                 except store.DocumentGone:
@@ -354,14 +515,18 @@ class Room:
                     )
                     # Keep collaboration going while the database is down; the updates
                     # stay queued (and the room loaded) until a write succeeds.
-                    await self._relay(batch)
+                    await self._relay(batch, None)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.05
                 logger.debug("wrote %d updates of %s", len(batch), self.document_id)
                 del self._queue[: len(batch)]
-                await self._relay(batch)
+                seqs = (last_seq - len(batch) + 1, last_seq)
+                self._mark_applied(*seqs)
+                # In memory only: the webhook worker debounces and checks for hooks.
+                webhooks.document_changed_soon(self.document_id)
+                await self._relay(batch, seqs)
                 # Counted locally: one less database round trip per batch. Rows written
                 # by other processes are compacted by them or when the room goes idle.
                 self._written_since_compaction += len(batch)
@@ -396,6 +561,7 @@ class Room:
             await asyncio.sleep(GROUP_REFRESH_SECONDS if self._group_joined else 2.0)
             try:
                 await layer.group_add(room_group(self.document_id), self.channel_name)
+                await layer.group_add(SESSIONS_GROUP, self.channel_name)
                 self._group_joined = True
             except Exception:
                 self._group_joined = False
@@ -413,6 +579,8 @@ class Room:
                 continue
             if message.get("type") == "access.changed":
                 await self._access_changed(message.get("user_id"))
+            elif message.get("type") == "sessions.ended":
+                await self._sessions_ended(message)
             elif not self.loaded.is_set():
                 self._early_messages.append(message)
             else:
@@ -420,30 +588,191 @@ class Room:
 
     def _handle_layer_message(self, message: dict) -> list[bytes]:
         """Apply a message from another process; returns the frames to pass to local clients."""
-        if message.get("origin") == self.registry.process_id:
+        origin = message.get("origin")
+        if origin == self.registry.process_id:
             return []
+        peer = self._peer(origin)
         frames = []
-        if message.get("type") == "room.update":
-            for update in message.get("updates", []):
+        kind = message.get("type")
+        if kind == "room.update":
+            uncommitted_authors = message.get("uncommitted")
+            for index, update in enumerate(message.get("updates", [])):
                 try:
                     apply_safely(self.doc, update)
                 except ApplyFailed:
                     logger.exception("an update from another process did not apply")
                     continue
                 frames.append(protocol.update_message(update))
-        elif message.get("type") == "room.awareness":
+                if peer is not None and isinstance(uncommitted_authors, list):
+                    author = (
+                        uncommitted_authors[index] if index < len(uncommitted_authors) else None
+                    )
+                    peer.uncommitted.append(store.PendingUpdate(update, author, timezone.now()))
+            self._committed_elsewhere(peer, message)
+        elif kind == "room.committed":
+            self._committed_elsewhere(peer, message)
+        elif kind == "room.awareness":
             update = message.get("update", b"")
+            self._awareness_changes = None
             try:
                 self.awareness.apply_awareness_update(update, "remote")
             except Exception:
                 logger.warning("bad awareness update from another process", exc_info=True)
                 return []
+            changes, self._awareness_changes = self._awareness_changes, None
+            if changes and peer is not None:
+                for client_id in changes["added"] + changes["updated"]:
+                    for other in self._peers.values():
+                        other.client_ids.discard(client_id)
+                    peer.client_ids.add(client_id)
+                for client_id in changes["removed"]:
+                    peer.client_ids.discard(client_id)
             frames.append(protocol.awareness_message(update))
         return frames
+
+    def _peer(self, origin) -> _Peer | None:
+        if not isinstance(origin, str):
+            return None
+        peer = self._peers.get(origin)
+        if peer is None:
+            peer = self._peers[origin] = _Peer(last_heard=time.monotonic())
+        peer.last_heard = time.monotonic()
+        return peer
+
+    def _committed_elsewhere(self, peer: _Peer | None, message: dict) -> None:
+        seqs = message.get("seqs")
+        if isinstance(seqs, (list, tuple)) and len(seqs) == 2:
+            self._mark_applied(int(seqs[0]), int(seqs[1]))
+        settles = message.get("settles")
+        if peer is not None and isinstance(settles, int) and settles > 0:
+            # A process commits in the order it relayed: its oldest uncommitted are on disk.
+            del peer.uncommitted[:settles]
+
+    def _mark_applied(self, first: int, last: int) -> None:
+        """Log rows first..last are in self.doc; advance the contiguous mark over them."""
+        if last <= self.applied_seq:
+            return
+        if first <= self.applied_seq + 1:
+            self.applied_seq = last
+        else:
+            self._seen_seqs.update(range(first, last + 1))
+        while self.applied_seq + 1 in self._seen_seqs:
+            self.applied_seq += 1
+            self._seen_seqs.discard(self.applied_seq)
 
     async def _relay_remote(self, message: dict) -> None:
         for frame in self._handle_layer_message(message):
             await self._send_local(frame, exclude=None)
+
+    # ------------------------------------------------------------ anti-entropy
+
+    async def _maintain(self) -> None:
+        """Repair what the channel layer lost, and forget what dead processes left behind.
+
+        Every ANTI_ENTROPY_INTERVAL: announce this process if it was silent, fetch log rows
+        another process committed but whose relay never arrived, drop the presence of
+        processes not heard from for PEER_TIMEOUT (adopting their uncommitted updates), and
+        drop remote awareness states not renewed for AWARENESS_TIMEOUT.
+        """
+        while True:
+            await asyncio.sleep(_setting("ANTI_ENTROPY_INTERVAL", 2.0))
+            try:
+                await self._announce()
+                await self._repair()
+                await self._expire_peers()
+                await self._expire_awareness()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The database or Redis is down: the next round tries again.
+                logger.warning("anti-entropy round for %s failed: %r", self.document_id, exc)
+
+    async def _announce(self) -> None:
+        if get_channel_layer() is None:
+            return
+        if time.monotonic() - self._last_group_send >= _setting("PEER_TIMEOUT", 15.0) / 3:
+            await self._group_send({"type": "room.alive"})
+
+    async def _repair(self) -> None:
+        db_seq = await database_sync_to_async(store.document_last_seq)(document_id=self.document_id)
+        if db_seq is None:
+            return
+        # Only rows already committed at the previous round are repaired: a relay that is
+        # merely in flight gets one round to arrive before the rows are fetched instead.
+        previous, self._db_seq_last_check = self._db_seq_last_check, db_seq
+        if previous is None or min(previous, db_seq) <= self.applied_seq:
+            return
+        upto = min(previous, db_seq, self.applied_seq + REPAIR_BATCH)
+        rows = await database_sync_to_async(store.updates_between)(
+            document_id=self.document_id, after_seq=self.applied_seq, upto_seq=upto
+        )
+        frames = []
+        for seq, data in rows:
+            if seq in self._seen_seqs:
+                continue
+            try:
+                apply_safely(self.doc, data)
+            except ApplyFailed:
+                logger.exception("log row %s of %s does not apply", seq, self.document_id)
+                continue
+            frames.append(protocol.update_message(data))
+        self._mark_applied(self.applied_seq + 1, upto)
+        if frames:
+            self.repaired_updates += len(frames)
+            logger.info(
+                "anti-entropy: applied %d missed updates of %s", len(frames), self.document_id
+            )
+            for frame in frames:
+                await self._send_local(frame, exclude=None)
+
+    async def _expire_peers(self) -> None:
+        deadline = time.monotonic() - _setting("PEER_TIMEOUT", 15.0)
+        for origin, peer in list(self._peers.items()):
+            if peer.last_heard > deadline:
+                continue
+            del self._peers[origin]
+            if peer.uncommitted:
+                # It relayed these while the database was down and died (or is cut off)
+                # before writing them: write them here. Rows twice in the log are harmless
+                # (applying an update twice changes nothing).
+                logger.warning(
+                    "adopting %d uncommitted updates of a silent process for %s",
+                    len(peer.uncommitted),
+                    self.document_id,
+                )
+                self._queue.extend(_Queued(p, None, relayed=True) for p in peer.uncommitted)
+                self._wake.set()
+            ghosts = [
+                cid
+                for cid in peer.client_ids
+                if cid in self.awareness.states and cid not in self._owner_of_client
+            ]
+            await self._remove_presence(ghosts)
+
+    async def _expire_awareness(self) -> None:
+        # y-protocols: clients renew every 15 s; a state unrenewed for 30 s is outdated.
+        # pycrdt's Awareness only does this inside its own start() task, which a room
+        # does not run; states of local sockets go when the socket does.
+        now_ms = time.time() * 1000
+        timeout_ms = _setting("AWARENESS_TIMEOUT", 30.0) * 1000
+        outdated = [
+            cid
+            for cid, meta in self.awareness.meta.items()
+            if cid in self.awareness.states
+            and cid not in self._owner_of_client
+            and now_ms - meta["lastUpdated"] >= timeout_ms
+        ]
+        await self._remove_presence(outdated)
+
+    async def _remove_presence(self, client_ids: list[int]) -> None:
+        if not client_ids:
+            return
+        self.awareness.remove_awareness_states(client_ids, "expired")
+        for peer in self._peers.values():
+            peer.client_ids.difference_update(client_ids)
+        # Same clock, no state: clients remove it (y-protocols applies an equal-clock removal).
+        update = self.awareness.encode_awareness_update(client_ids)
+        await self._send_local(protocol.awareness_message(update), exclude=None)
 
     async def _access_changed(self, user_id: int | None) -> None:
         from .selectors import role_of
@@ -465,6 +794,14 @@ class Room:
                 # the client, whose page was rendered for the old role, to reconnect.
                 conn.role = role
                 await conn.close_with(CLOSE_ROLE_CHANGED, "role changed")
+
+    async def _sessions_ended(self, message: dict) -> None:
+        """Close the sockets of ended sessions (sign-out, password change, deactivation)."""
+        for conn in list(self.connections):
+            if connection_matches(
+                message, user_id=conn.user_id, session_key=getattr(conn, "session_key", None)
+            ):
+                await conn.close_with(CLOSE_UNAUTHENTICATED, "session ended")
 
 
 def _role_by_id(user_id, document_id, role_of):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from . import notifications, selectors
+from . import audit, notifications, selectors
 from .broadcast import access_changed_send
 from .models import Document, DocumentKind, Invitation, Membership, Role
 
@@ -33,7 +33,7 @@ def _text(value, field: str) -> str:
     return value.strip()
 
 
-def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT) -> Document:
+def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT, request=None) -> Document:
     title = _text(title, "title")
     kind = _text(kind, "kind") or DocumentKind.TEXT
     if not title:
@@ -45,6 +45,14 @@ def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT) -> Docu
     with transaction.atomic():
         document = Document.objects.create(owner=owner, title=title, kind=kind)
         Membership.objects.create(document=document, user=owner, role=Role.OWNER)
+    audit.record(
+        "document.created",
+        actor=owner,
+        request=request,
+        document_id=document.pk,
+        title=title,
+        kind=kind,
+    )
     return document
 
 
@@ -83,12 +91,24 @@ def _notify_removed(document_id, user_ids) -> None:
     notifications.notify_users(user_ids, {"type": "document.removed", "id": str(document_id)})
 
 
-def document_rename(*, document: Document, title: str) -> Document:
+def _webhook_event(event: str, document: Document, *, actor=None, request=None, **data) -> None:
+    """Queue the event for the document's webhooks in the caller's transaction (outbox)."""
+    from . import webhooks  # late: webhooks builds on this module's ServiceError
+
+    if actor is None and request is not None:
+        actor = getattr(request, "user", None)
+    webhooks.event_enqueue(event=event, document=document, actor=actor, data=data)
+
+
+def document_rename(*, document: Document, title: str, request=None) -> Document:
     title = _text(title, "title")
     if not title or len(title) > 200:
         raise ServiceError("A title of 1 to 200 characters is required.")
-    document.title = title
+    previous, document.title = document.title, title
     document.save(update_fields=["title", "updated_at"])
+    audit.record(
+        "document.renamed", request=request, document_id=document.pk, old=previous, new=title
+    )
     notifications.notify_users(
         _member_ids(document),
         {"type": "document.renamed", "id": str(document.pk), "title": document.title},
@@ -96,7 +116,7 @@ def document_rename(*, document: Document, title: str) -> Document:
     return document
 
 
-def document_trash(*, document: Document) -> Document:
+def document_trash(*, document: Document, request=None) -> Document:
     """Delete as people mean it: gone for every member at once, restorable by its owners
     for TRASH_RETENTION. The update log stays; live sockets are closed."""
     if document.deleted_at is not None:
@@ -106,11 +126,19 @@ def document_trash(*, document: Document) -> Document:
         # updated_at stays: a restored document comes back where it was in the lists.
         document.save(update_fields=["deleted_at"])
         _notify_removed(document.pk, _member_ids(document))
+        _webhook_event(
+            "document.deleted",
+            document,
+            request=request,
+            deleted_at=document.deleted_at.isoformat(),
+            restorable_until=document.trash_expires_at.isoformat(),
+        )
     access_changed_send(document_id=document.pk, user_id=None)
+    audit.record("document.trashed", request=request, document_id=document.pk)
     return document
 
 
-def document_restore(*, document: Document) -> Document:
+def document_restore(*, document: Document, request=None) -> Document:
     if document.deleted_at is None:
         return document
     with transaction.atomic():
@@ -118,14 +146,19 @@ def document_restore(*, document: Document) -> Document:
         document.save(update_fields=["deleted_at"])
         roles = dict(Membership.objects.filter(document=document).values_list("user_id", "role"))
         _notify_shared(document, roles)
+    audit.record("document.restored", request=request, document_id=document.pk)
     return document
 
 
-def document_delete(*, document: Document) -> None:
+def document_delete(*, document: Document, request=None) -> None:
     """Delete for good, with memberships, invitations and the update log (purging)."""
     document_id = document.pk
-    document.delete()
+    with transaction.atomic():
+        # Before the delete: the document's own hooks go with it; workspace hooks hear it.
+        _webhook_event("document.purged", document, request=request)
+        document.delete()
     access_changed_send(document_id=document_id, user_id=None)
+    audit.record("document.deleted", request=request, document_id=document_id, title=document.title)
 
 
 def trash_purge() -> int:
@@ -138,13 +171,15 @@ def trash_purge() -> int:
             document = selectors.trash_expired().select_for_update().filter(pk=document_id).first()
             if document is None:
                 continue
+            _webhook_event("document.purged", document)
             document.delete()
+            audit.record("document.purged", document_id=document_id, title=document.title)
             purged += 1
     return purged
 
 
 def member_add(
-    *, document: Document, email: str, role: str, invited_by, site_url: str = ""
+    *, document: Document, email: str, role: str, invited_by, site_url: str = "", request=None
 ) -> None:
     """Give an email address a role: a membership if it has a verified account, else an invitation.
 
@@ -169,8 +204,18 @@ def member_add(
         Invitation.objects.update_or_create(
             document=document, email=email, defaults={"role": role, "invited_by": invited_by}
         )
+        audit.record(
+            "invitation.sent",
+            actor=invited_by,
+            request=request,
+            document_id=document.pk,
+            email=email,
+            role=role,
+        )
     else:
-        _membership_set(document=document, user=address.user, role=role)
+        _membership_set(
+            document=document, user=address.user, role=role, actor=invited_by, request=request
+        )
     _invitation_email_send(
         document=document, email=email, role=role, invited_by=invited_by, site_url=site_url
     )
@@ -204,21 +249,51 @@ def _lock_document(document: Document) -> None:
     Document.objects.select_for_update().filter(pk=document.pk).first()
 
 
-def _membership_set(*, document: Document, user, role: str) -> Membership:
+def _membership_set(*, document: Document, user, role: str, actor=None, request=None) -> Membership:
+    who = {"user_id": user.pk, "email": user.email}
     with transaction.atomic():
         _lock_document(document)
         membership = Membership.objects.filter(document=document, user=user).first()
         if membership is None:
             membership = Membership.objects.create(document=document, user=user, role=role)
             _notify_shared(document, {user.pk: role})
+            audit.record(
+                "member.added",
+                actor=actor,
+                request=request,
+                document_id=document.pk,
+                role=role,
+                **who,
+            )
+            _webhook_event(
+                "member.added", document, actor=actor, request=request, user=who, role=role
+            )
             return membership
         if membership.role == Role.OWNER and role != Role.OWNER:
             _hand_over_ownership(document=document, leaving=user)
-        changed = membership.role != role
+        previous = membership.role
         membership.role = role
         membership.save(update_fields=["role"])
-        if changed:
+        if previous != role:
             _notify_shared(document, {user.pk: role})
+            audit.record(
+                "member.role_changed",
+                actor=actor,
+                request=request,
+                document_id=document.pk,
+                old=previous,
+                new=role,
+                **who,
+            )
+            _webhook_event(
+                "member.role_changed",
+                document,
+                actor=actor,
+                request=request,
+                user=who,
+                old=previous,
+                new=role,
+            )
     access_changed_send(document_id=document.pk, user_id=user.pk)
     return membership
 
@@ -239,17 +314,17 @@ def _hand_over_ownership(*, document: Document, leaving) -> None:
         document.save(update_fields=["owner", "updated_at"])
 
 
-def member_update_role(*, document: Document, user_id: int, role: str) -> Membership:
+def member_update_role(*, document: Document, user_id: int, role: str, request=None) -> Membership:
     role = _text(role, "role")
     if role not in Role.values:
         raise ServiceError(f"role must be one of: {', '.join(Role.values)}.")
     membership = Membership.objects.filter(document=document, user_id=user_id).first()
     if membership is None:
         raise Membership.DoesNotExist
-    return _membership_set(document=document, user=membership.user, role=role)
+    return _membership_set(document=document, user=membership.user, role=role, request=request)
 
 
-def member_remove(*, document: Document, user_id: int) -> None:
+def member_remove(*, document: Document, user_id: int, request=None) -> None:
     with transaction.atomic():
         _lock_document(document)
         membership = Membership.objects.filter(document=document, user_id=user_id).first()
@@ -259,10 +334,25 @@ def member_remove(*, document: Document, user_id: int) -> None:
             _hand_over_ownership(document=document, leaving=membership.user)
         membership.delete()
         _notify_removed(document.pk, [user_id])
+        audit.record(
+            "member.removed",
+            request=request,
+            document_id=document.pk,
+            user_id=user_id,
+            email=membership.user.email,
+            role=membership.role,
+        )
+        _webhook_event(
+            "member.removed",
+            document,
+            request=request,
+            user={"user_id": user_id, "email": membership.user.email},
+            role=membership.role,
+        )
     access_changed_send(document_id=document.pk, user_id=user_id)
 
 
-def ownership_transfer(*, document: Document, to_user_id: int) -> Document:
+def ownership_transfer(*, document: Document, to_user_id: int, request=None) -> Document:
     """Make a member the document's owner; the previous (listed) owner stays as an editor."""
     with transaction.atomic():
         _lock_document(document)
@@ -282,19 +372,30 @@ def ownership_transfer(*, document: Document, to_user_id: int) -> Document:
         document.save(update_fields=["owner", "updated_at"])
         document.refresh_from_db(fields=["owner"])
         _notify_shared(document, {target.user_id: Role.OWNER, previous_id: Role.EDITOR})
+        audit.record(
+            "ownership.transferred",
+            request=request,
+            document_id=document.pk,
+            from_user_id=previous_id,
+            to_user_id=target.user_id,
+            to_email=document.owner.email,
+        )
     for user_id in (target.user_id, previous_id):
         access_changed_send(document_id=document.pk, user_id=user_id)
     return document
 
 
-def invitation_revoke(*, document: Document, email: str) -> bool:
-    deleted, _ = Invitation.objects.filter(
-        document=document, email__iexact=_text(email, "email")
-    ).delete()
+def invitation_revoke(*, document: Document, email: str, request=None) -> bool:
+    email = _text(email, "email")
+    deleted, _ = Invitation.objects.filter(document=document, email__iexact=email).delete()
+    if deleted:
+        audit.record(
+            "invitation.revoked", request=request, document_id=document.pk, email=email.lower()
+        )
     return bool(deleted)
 
 
-def invitations_accept_for(*, user, email: str) -> int:
+def invitations_accept_for(*, user, email: str, request=None) -> int:
     """Turn the invitations for a just-verified address into memberships; returns how many."""
     accepted = 0
     with transaction.atomic():
@@ -310,7 +411,22 @@ def invitations_accept_for(*, user, email: str) -> int:
             document = invitation.document
             if created and document.deleted_at is None:
                 _notify_shared(document, {user.pk: invitation.role})
+                _webhook_event(
+                    "member.added",
+                    document,
+                    actor=user,
+                    user={"user_id": user.pk, "email": user.email},
+                    role=invitation.role,
+                )
             invitation.delete()
+            audit.record(
+                "invitation.accepted",
+                actor=user,
+                request=request,
+                document_id=invitation.document_id,
+                email=invitation.email,
+                role=invitation.role,
+            )
             accepted += 1
     return accepted
 

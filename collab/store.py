@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from pycrdt import Doc
 
+from . import history
 from .models import Document, DocumentSnapshot, DocumentUpdate
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def updates_append(*, document_id, updates: list[PendingUpdate]) -> int:
                 for offset, update in enumerate(updates)
             ]
         )
+        # In the same transaction: history's sessions never disagree with the log.
+        history.sessions_record(document_id=document_id, updates=updates, first_seq=first_seq)
     return last_seq
 
 
@@ -163,19 +166,52 @@ def snapshot_compact(*, document_id, min_tail: int | None = None) -> int | None:
     """Write a snapshot at the latest committed sequence if the tail is at least min_tail.
 
     Built from the database, not from a live room, so the snapshot is exactly "every row
-    up to seq" whichever process wrote them. Two processes compacting at once is harmless:
-    the unique (document, seq) constraint keeps one snapshot and the other is dropped.
+    up to seq" whichever process wrote them. On PostgreSQL one process at a time compacts
+    a document (a transaction-scoped advisory lock; the others skip); elsewhere two at
+    once is only wasted work: the unique (document, seq) constraint keeps one snapshot.
+    The snapshot is one row inserted in one transaction: a crash leaves none or all of it,
+    and the log it caches is never touched, so the document stays loadable either way.
     """
     min_tail = settings.COLLAB["SNAPSHOT_EVERY"] if min_tail is None else min_tail
-    if snapshot_tail_length(document_id=document_id) < max(min_tail, 1):
-        return None
-    last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
-    if not last_seq:
-        return None
-    doc, seq = doc_load(document_id=document_id, upto_seq=last_seq)
     try:
         with transaction.atomic():
-            DocumentSnapshot.objects.create(document_id=document_id, seq=seq, data=doc.get_update())
+            if not _compaction_lock(document_id):
+                return None
+            if snapshot_tail_length(document_id=document_id) < max(min_tail, 1):
+                return None
+            last_seq = document_last_seq(document_id=document_id)
+            if not last_seq:
+                return None
+            doc, seq = doc_load(document_id=document_id, upto_seq=last_seq)
+            with transaction.atomic():
+                DocumentSnapshot.objects.create(
+                    document_id=document_id, seq=seq, data=doc.get_update()
+                )
     except IntegrityError:
         return None
     return seq
+
+
+def _compaction_lock(document_id) -> bool:
+    """Take this document's compaction lock for the current transaction (PostgreSQL only)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"collab.compact:{document_id}"],
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def document_last_seq(*, document_id) -> int | None:
+    """The highest committed log sequence of a document (None: no such document)."""
+    return Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
+
+
+def updates_between(*, document_id, after_seq: int, upto_seq: int) -> list[tuple[int, bytes]]:
+    """Log rows with after_seq < seq <= upto_seq, in order, as (seq, data)."""
+    rows = DocumentUpdate.objects.filter(
+        document_id=document_id, seq__gt=after_seq, seq__lte=upto_seq
+    ).order_by("seq")
+    return [(seq, bytes(data)) for seq, data in rows.values_list("seq", "data")]

@@ -12,11 +12,12 @@
 
 import re
 from bisect import bisect_right
+from dataclasses import dataclass
 from itertools import accumulate, count
 from operator import sub
 from typing import NoReturn
 
-__all__ = ["DEFAULT_MAX_DEPTH", "UpdateRejected", "check_update"]
+__all__ = ["DEFAULT_MAX_DEPTH", "UpdateRejected", "UpdateShape", "check_update"]
 
 # Far above any real editor schema (ProseMirror documents nest a dozen levels or so), far
 # below what crashes pycrdt 0.14.13 here: ~13k levels once converted to Python, ~26k in
@@ -97,8 +98,54 @@ class UpdateRejected(ValueError):
         super().__init__(f"Yjs update rejected: {reason}{where}")
 
 
-def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+@dataclass(frozen=True, slots=True)
+class UpdateShape:
+    """What a checked update writes and what it leans on, for ownership and pending checks.
+
+    ``groups``: client -> (first clock, end clock) of its struct group (GC and Skip
+    structs included, so a range may have holes). ``references``: every (client, clock)
+    an item names as origin, right origin or parent that is not inside this update.
+    ``deletes``: the delete set as (client, clock, end) ranges.
+    """
+
+    groups: dict[int, tuple[int, int]]
+    references: frozenset[tuple[int, int]]
+    deletes: tuple[tuple[int, int, int], ...]
+    # Where Skip structs start: a Skip marks clocks the update does not carry, so what
+    # follows it cannot integrate until someone sends them (yjs/yrs keep it pending).
+    skips: tuple[tuple[int, int], ...] = ()
+
+    def missing_dependencies(self, state: dict[int, int]) -> list[tuple[int, int]]:
+        """What this update needs that a document with state vector ``state`` lacks.
+
+        Applied there, yrs would keep the update pending (silently, see NOTES.md): a
+        struct group starting past the document's clock for its client, an origin or
+        parent the document does not have, or a deletion of structs it does not have.
+        """
+        # Where each client's known clocks end once this update's own groups are in.
+        known = dict(state)
+        missing = list(self.skips)
+        for client, (start, end) in self.groups.items():
+            have = state.get(client, 0)
+            if start > have:
+                missing.append((client, have))
+            elif end > have:
+                known[client] = end
+        missing.extend(
+            (client, clock) for client, clock in self.references if clock >= known.get(client, 0)
+        )
+        missing.extend(
+            (client, known.get(client, 0))
+            for client, _clock, end in self.deletes
+            if end > known.get(client, 0)
+        )
+        return sorted(set(missing))
+
+
+def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> UpdateShape:
     """Raise UpdateRejected unless ``update`` is a well-formed Yjs v1 update of bounded depth.
+
+    Returns the update's shape (what it writes and refers to) once it passed.
 
     The whole update is decoded: the struct groups (Items, GC and Skip structs) and the
     delete set, with nothing left over. Refused: truncation, malformed varints, integers
@@ -128,7 +175,7 @@ def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
     elif not isinstance(update, bytes):
         raise UpdateRejected(f"an update is bytes, not {type(update).__name__}")
     try:
-        _scan(update, max_depth)
+        return _scan(update, max_depth)["shape"]
     except UpdateRejected:
         raise
     except Exception as exc:
@@ -401,6 +448,10 @@ def _scan(update: bytes, max_depth: int) -> dict:
     # once every struct has been read (a parent may come later in the update).
     pending: list[tuple[int, int, int]] = []
     group_ends: dict[int, int] = {}
+    group_starts: dict[int, int] = {}
+    # Every ID named as origin, right origin or parent: resolved against the update below.
+    named: list[tuple[int, int]] = []
+    skips: list[tuple[int, int]] = []
     n_structs = 0
 
     n_groups = r.count(3)  # a group is at least numStructs, client, clock
@@ -413,6 +464,7 @@ def _scan(update: bytes, max_depth: int) -> dict:
             # yjs and yrs key groups by client; a second one would be merged or dropped
             # depending on the implementation, so it cannot be honest.
             r.fail(f"client {client} has two struct groups", group_start)
+        group_starts[client] = clock
         c_starts = starts[client] = []
         c_ends = ends[client] = []
         c_links = links[client] = []
@@ -423,6 +475,8 @@ def _scan(update: bytes, max_depth: int) -> dict:
             ref = info & 0x1F
             if ref == _GC or ref == _SKIP:
                 length = r.var_uint(_CLOCK_LIMIT)
+                if ref == _SKIP:
+                    skips.append((client, clock))
             else:
                 if ref > _DOC:
                     r.fail(f"unknown content ref {ref}", struct_start)
@@ -435,6 +489,7 @@ def _scan(update: bytes, max_depth: int) -> dict:
                         link = _ROOT
                     elif parent_info == 0:
                         link = ("parent", r.clock_id())
+                        named.append(link[1])
                     else:
                         # yrs reads anything but 1 as "an ID follows"; no encoder writes it
                         r.fail(f"parent info {parent_info} is neither 0 nor 1")
@@ -443,6 +498,10 @@ def _scan(update: bytes, max_depth: int) -> dict:
                 else:
                     # No parent written: it is the parent of the origin / right origin.
                     link = ("origins", origin, right)
+                    if origin is not None:
+                        named.append(origin)
+                    if right is not None:
+                        named.append(right)
                 value_depth = 0
                 is_type = False
                 if ref == _STRING:
@@ -505,20 +564,50 @@ def _scan(update: bytes, max_depth: int) -> dict:
 
     # Delete set: numClients, then per client its ranges as (clock, len) pairs.
     n_delete_ranges = 0
+    deletes = []
     for _ in range(r.count(2)):
-        r.var_uint()  # client
+        ds_client = r.var_uint()
         for _ in range(r.count(2)):
             ds_start = r.pos
             ds_clock = r.var_uint(_CLOCK_LIMIT - 1)
-            if ds_clock + r.var_uint(_CLOCK_LIMIT) > _CLOCK_LIMIT:
+            ds_end = ds_clock + r.var_uint(_CLOCK_LIMIT)
+            if ds_end > _CLOCK_LIMIT:
                 r.fail("delete range beyond 2**32", ds_start)
+            if ds_end > ds_clock:
+                deletes.append((ds_client, ds_clock, ds_end))
             n_delete_ranges += 1
     if r.pos != r.end:
         r.fail(f"{r.end - r.pos} trailing bytes after the delete set")
 
     if pending:
         _check_container_depths(max_depth, pending, starts, ends, links, types)
-    return {"clocks": group_ends, "structs": n_structs, "delete_ranges": n_delete_ranges}
+    references = frozenset(
+        item_id for item_id in named if _find_item(starts, ends, item_id) is None
+    )
+    shape = UpdateShape(
+        groups={c: (group_starts[c], group_ends[c]) for c in group_ends},
+        references=references,
+        deletes=tuple(deletes),
+        skips=tuple(skips),
+    )
+    return {
+        "clocks": group_ends,
+        "structs": n_structs,
+        "delete_ranges": n_delete_ranges,
+        "shape": shape,
+    }
+
+
+def _find_item(starts, ends, item_id):
+    """The item of the update that holds ``item_id``, as (client, index), or None."""
+    client, clock = item_id
+    c_starts = starts.get(client)
+    if not c_starts:
+        return None
+    i = bisect_right(c_starts, clock) - 1
+    if i < 0 or clock >= ends[client][i]:
+        return None
+    return client, i
 
 
 def _check_container_depths(max_depth, pending, starts, ends, links, types) -> None:
@@ -533,15 +622,7 @@ def _check_container_depths(max_depth, pending, starts, ends, links, types) -> N
     memo: dict[int, list] = {}  # client -> container depth per item; -1 while in progress
 
     def find(item_id):
-        # The item of this update that holds ``item_id``, as (client, index), or None.
-        client, clock = item_id
-        c_starts = starts.get(client)
-        if not c_starts:
-            return None
-        i = bisect_right(c_starts, clock) - 1
-        if i < 0 or clock >= ends[client][i]:
-            return None
-        return client, i
+        return _find_item(starts, ends, item_id)
 
     def dependencies(client, i):
         # The items whose container depth this one's derives from, and what to add to

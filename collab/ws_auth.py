@@ -1,9 +1,10 @@
 """Socket handshake middleware: `?token=` authentication and the origin check around it."""
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.security.websocket import AllowedHostsOriginValidator, WebsocketDenier
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 
@@ -14,22 +15,25 @@ def _query_token(scope) -> str | None:
 
 
 def _user_for_token(raw: str):
-    """(user, document id the token is limited to, error) for a connect token or a PAT."""
-    from accounts.selectors import user_for_access_token
+    """(user, document id the token is limited to, error, access token id) for a connect
+    token or a PAT."""
+    from accounts.selectors import access_token_for
 
     from .services import connect_token_read
 
     if raw.startswith("cpat_"):
-        user = user_for_access_token(raw)
-        return (user, None, None) if user else (None, None, "invalid token")
+        token = access_token_for(raw)
+        if token is None:
+            return None, None, "invalid token", None
+        return token.user, None, None, token.pk
     parsed = connect_token_read(raw)
     if parsed is None:
-        return None, None, "invalid or expired token"
+        return None, None, "invalid or expired token", None
     user_id, document_id = parsed
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        return None, None, "invalid token"
-    return user, document_id, None
+        return None, None, "invalid token", None
+    return user, document_id, None, None
 
 
 class TokenAuthMiddleware:
@@ -41,8 +45,14 @@ class TokenAuthMiddleware:
     async def __call__(self, scope, receive, send):
         raw = _query_token(scope)
         if raw is not None:
-            user, document_id, error = await database_sync_to_async(_user_for_token)(raw)
-            scope = dict(scope, auth_via_token=True, token_document_id=document_id)
+            lookup = database_sync_to_async(_user_for_token)
+            user, document_id, error, token_id = await lookup(raw)
+            scope = dict(
+                scope,
+                auth_via_token=True,
+                token_document_id=document_id,
+                access_token_id=token_id,
+            )
             if error:
                 from django.contrib.auth.models import AnonymousUser
 
@@ -54,11 +64,13 @@ class TokenAuthMiddleware:
 
 
 class OriginOrTokenValidator:
-    """Channels' allowed-hosts origin check, except that a token handshake may omit Origin.
+    """Cookie-authenticated sockets only from this site's origins; token sockets from anywhere.
 
-    Browsers always send Origin, so a missing one means a script or bot, which must then
-    authenticate with a token (cookies alone are not accepted without Origin). A present
-    Origin is always checked, token or not.
+    A browser attaches its cookies to a socket that any page opens (cross-site WebSocket
+    hijacking), so a handshake without ?token= must carry an Origin whose host is in
+    ALLOWED_HOSTS (and whose scheme is https when cookies are HTTPS-only); a missing Origin
+    or `null` is refused. A token is no ambient credential: its holder may connect from any
+    origin or none (scripts, bots), and with ?token= the cookie is ignored (TokenAuthMiddleware).
     """
 
     def __init__(self, app):
@@ -66,9 +78,35 @@ class OriginOrTokenValidator:
         self.checked = AllowedHostsOriginValidator(app)
 
     async def __call__(self, scope, receive, send):
-        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
-        if has_origin:
-            return await self.checked(scope, receive, send)
         if _query_token(scope) is not None:
             return await self.app(scope, receive, send)
-        return await WebsocketDenier()(scope, receive, send)
+        origin = next(
+            (value for name, value in scope.get("headers", []) if name == b"origin"), None
+        )
+        if origin is None:
+            self._audit(scope, "no origin and no token")
+            return await WebsocketDenier()(scope, receive, send)
+        text = origin.decode("latin1")
+        if not self.origin_allowed(text):
+            self._audit(scope, "bad origin", origin=text[:200])
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    def origin_allowed(self, origin: str) -> bool:
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            return False  # `null` (sandboxed frames, file: pages) and anything odd
+        if settings.SESSION_COOKIE_SECURE and parsed.scheme != "https":
+            # The session cookie is HTTPS-only: a plain-http page of the same host is one
+            # an attacker on the network can write.
+            return False
+        return self.checked.valid_origin(parsed)
+
+    @staticmethod
+    def _audit(scope, reason: str, **detail) -> None:
+        from .audit import socket_refused_soon
+
+        # Refused before authentication: who it was is unknown; the path says what for.
+        socket_refused_soon(
+            scope=scope, document_id=None, reason=reason, path=scope.get("path", "")[:200], **detail
+        )

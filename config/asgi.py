@@ -11,14 +11,34 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from collab.rooms import registry  # noqa: E402
 from collab.routing import websocket_urlpatterns  # noqa: E402
+from collab.webhook_delivery import WorkerStarter  # noqa: E402
 from collab.ws_auth import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": OriginOrTokenValidator(
-            AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
-        ),
-    }
+
+async def lifespan(scope, receive, send):
+    """Uvicorn's startup/shutdown events (Daphne sends none; rooms hook its reactor instead):
+    on shutdown, after Uvicorn closed the sockets, write every room's queued updates."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await registry().flush_all()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+# WorkerStarter: the webhook delivery worker starts with a process's first connection.
+application = WorkerStarter(
+    ProtocolTypeRouter(
+        {
+            "lifespan": lifespan,
+            "http": django_asgi_app,
+            "websocket": OriginOrTokenValidator(
+                AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+            ),
+        }
+    )
 )

@@ -3,9 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from collab.health import healthz
 from collab.image_views import image_file
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("accounts/", include("accounts.urls")),

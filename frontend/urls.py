@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import history_views, import_views, offline_views, views, webhook_views
 
 urlpatterns = [
     path("", views.document_list, name="document_list"),
+    path("sw.js", offline_views.service_worker, name="service_worker"),
     path("documents/new/", views.document_create, name="document_create"),
+    path("documents/import/", import_views.document_import, name="document_import"),
     path("documents/<uuid:document_id>/", views.document_page, name="document_page"),
     path(
         "documents/<uuid:document_id>/export.<str:extension>",
@@ -27,6 +29,13 @@ urlpatterns = [
     ),
     path("documents/<uuid:document_id>/trash/", views.document_trash, name="document_trash"),
     path("trash/", views.trash_list, name="trash_list"),
+    path("webhooks/", webhook_views.webhook_list, name="webhook_list"),
+    path("webhooks/new/", webhook_views.webhook_create, name="webhook_create"),
+    path("webhooks/<int:webhook_id>/", webhook_views.webhook_detail, name="webhook_detail"),
+    path("webhooks/<int:webhook_id>/test/", webhook_views.webhook_test, name="webhook_test"),
+    path("webhooks/<int:webhook_id>/toggle/", webhook_views.webhook_toggle, name="webhook_toggle"),
+    path("webhooks/<int:webhook_id>/rotate/", webhook_views.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<int:webhook_id>/delete/", webhook_views.webhook_delete, name="webhook_delete"),
     path("trash/<uuid:document_id>/restore/", views.document_restore, name="document_restore"),
     path("documents/<uuid:document_id>/share/", views.share_page, name="share_page"),
     path("documents/<uuid:document_id>/share/invite/", views.share_invite, name="share_invite"),
@@ -49,5 +58,36 @@ urlpatterns = [
         "documents/<uuid:document_id>/share/transfer/",
         views.share_ownership_transfer,
         name="share_ownership_transfer",
+    ),
+    path("documents/<uuid:document_id>/history/", history_views.history_page, name="history_page"),
+    path(
+        "documents/<uuid:document_id>/history/sessions/",
+        history_views.history_sessions,
+        name="history_sessions",
+    ),
+    path(
+        "documents/<uuid:document_id>/history/names/",
+        history_views.named_version_create,
+        name="history_name_create",
+    ),
+    path(
+        "documents/<uuid:document_id>/history/names/<int:version_id>/rename/",
+        history_views.named_version_rename,
+        name="history_name_rename",
+    ),
+    path(
+        "documents/<uuid:document_id>/history/names/<int:version_id>/delete/",
+        history_views.named_version_delete,
+        name="history_name_delete",
+    ),
+    path(
+        "documents/<uuid:document_id>/history/restore/",
+        history_views.version_restore,
+        name="history_restore",
+    ),
+    path(
+        "documents/<uuid:document_id>/history/copy/",
+        history_views.version_copy,
+        name="history_copy",
     ),
 ]

@@ -155,6 +155,7 @@ def document_create(request):
             owner=request.user,
             title=request.POST.get("title", ""),
             kind=request.POST.get("kind", DocumentKind.TEXT),
+            request=request,
         )
     except services.ServiceError as exc:
         if is_htmx(request):
@@ -207,7 +208,7 @@ def document_rename(request, document_id):
         raise PermissionDenied("Viewers cannot rename a document.")
     title = request.POST.get("title", "")
     try:
-        services.document_rename(document=document, title=title)
+        services.document_rename(document=document, title=title, request=request)
     except services.ServiceError as exc:
         document.refresh_from_db(fields=["title"])
         return render_htmx(
@@ -245,7 +246,7 @@ def document_trash(request, document_id):
     document, role = document_for(request, document_id)
     if not permissions.can_manage(role):
         raise PermissionDenied("Only owners can delete a document.")
-    services.document_trash(document=document)
+    services.document_trash(document=document, request=request)
     if is_htmx(request):
         # The row's outerHTML becomes nothing; the notice (with undo) swaps in out of band.
         return render(request, "frontend/partials/trashed_notice.html", {"document": document})
@@ -277,7 +278,7 @@ def document_restore(request, document_id):
     document = selectors.trashed_document_get(user=request.user, document_id=document_id)
     if document is None:
         raise Http404("Nothing to restore.")
-    services.document_restore(document=document)
+    services.document_restore(document=document, request=request)
     if is_htmx(request):
         return render(request, "frontend/partials/restored_notice.html", {"document": document})
     messages.success(request, f"“{document.title}” restored.")
@@ -313,6 +314,7 @@ def share_invite(request, document_id):
             role=invite_role,
             invited_by=request.user,
             site_url=site_url(request),
+            request=request,
         )
     except services.ServiceError as exc:
         context = share_context(
@@ -344,7 +346,7 @@ def share_member_role(request, document_id, user_id: int):
     document, _role = share_manager(request, document_id)
     try:
         membership = services.member_update_role(
-            document=document, user_id=user_id, role=request.POST.get("role", "")
+            document=document, user_id=user_id, role=request.POST.get("role", ""), request=request
         )
     except Membership.DoesNotExist as exc:
         raise Http404("No such member.") from exc
@@ -365,7 +367,7 @@ def share_member_remove(request, document_id, user_id: int):
     if member is None:
         raise Http404("No such member.")
     try:
-        services.member_remove(document=document, user_id=user_id)
+        services.member_remove(document=document, user_id=user_id, request=request)
     except services.ServiceError as exc:
         return share_done(request, document, error=str(exc))
     return share_done(request, document, message=f"{member.user.name} no longer has access.")
@@ -376,7 +378,7 @@ def share_member_remove(request, document_id, user_id: int):
 def share_invitation_revoke(request, document_id):
     document, _role = share_manager(request, document_id)
     email = request.POST.get("email", "")
-    if not services.invitation_revoke(document=document, email=email):
+    if not services.invitation_revoke(document=document, email=email, request=request):
         raise Http404("No invitation for that address.")
     return share_done(request, document, message=f"Invitation to {email.strip()} revoked.")
 
@@ -392,7 +394,7 @@ def share_ownership_transfer(request, document_id):
     except ValueError:
         return share_done(request, document, error="Choose the member who becomes the owner.")
     try:
-        services.ownership_transfer(document=document, to_user_id=to_user_id)
+        services.ownership_transfer(document=document, to_user_id=to_user_id, request=request)
     except services.ServiceError as exc:
         return share_done(request, document, error=str(exc))
     return share_done(request, document, message=f"{document.owner.name} now owns this document.")
@@ -428,8 +430,8 @@ EXPORT_FORMATS = {
 @login_required
 def document_export(request, document_id, extension):
     """Download the current content as Markdown, HTML or plain text (members only)."""
+    from collab import audit, store
     from collab import render as renderers
-    from collab import store
 
     document, _role = document_for(request, document_id)
     if extension not in EXPORT_FORMATS:
@@ -437,6 +439,7 @@ def document_export(request, document_id, extension):
     content_type, renderer = EXPORT_FORMATS[extension]
     doc, _seq = store.doc_load(document_id=document.pk)
     body = getattr(renderers, renderer)(doc)
+    audit.record("document.exported", request=request, document_id=document.pk, format=extension)
     if extension == "html":
         # A standalone page: the sanitised body, a title, and nothing that could run.
         body = (

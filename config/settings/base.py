@@ -37,6 +37,9 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY", "insecure-local-development-key-change-me-0123456789")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# HTTPS-only cookies (always on in production.py); sockets then also require an https
+# Origin (collab/ws_auth.py).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -45,13 +48,18 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # usersessions' page formats "last seen" with it.
+    "django.contrib.humanize",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
+    "csp",
     # Before allauth, so our template overrides (allauth/layouts/base.html) win.
     "accounts",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "collab",
     "frontend",
 ]
@@ -68,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -130,6 +139,54 @@ ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "manda
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
 ACCOUNT_LOGOUT_ON_GET = False
+# Signup and password reset answer the same whether or not an address has an account.
+ACCOUNT_PREVENT_ENUMERATION = True
+# allauth's defaults, stated so they are reviewable; counted in the default cache (below),
+# which every process shares when REDIS_URL is set.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/300s/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+    "confirm_email": "1/180s/key",
+}
+# Second factor: authenticator apps (TOTP) and single-use recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = os.environ.get("MFA_TOTP_ISSUER", "Collab")
+
+# Rate limits and allauth's TOTP replay guard live in the cache, so it must be shared by
+# every process: Redis when REDIS_URL is set, else this process's memory.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": os.environ.get("CACHE_PREFIX", "collab-cache"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Content-Security-Policy (django-csp): scripts only from our own static files, no inline
+# script or eval; styles may be inline (ProseMirror and htmx set style attributes).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -198,13 +255,61 @@ COLLAB = {
     "FLUSH_DELAY": env_float("COLLAB_FLUSH_DELAY", 0.0),
     # Write a snapshot when this many log rows follow the latest one.
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
+    # Anti-entropy round (docs/deploy.md): seconds between checks that repair relays the
+    # channel layer lost (one indexed query per live room when nothing changed).
+    "ANTI_ENTROPY_INTERVAL": env_float("COLLAB_ANTI_ENTROPY_INTERVAL", 2.0),
+    # Seconds without a message from another process's copy of a room before its presence
+    # is dropped and its uncommitted updates are adopted.
+    "PEER_TIMEOUT": env_float("COLLAB_PEER_TIMEOUT", 15.0),
+    # Seconds an unrenewed remote awareness state lives (y-protocols: 30).
+    "AWARENESS_TIMEOUT": env_float("COLLAB_AWARENESS_TIMEOUT", 30.0),
     # Seconds a room stays loaded after its last connection leaves (page reloads reuse it).
     "ROOM_UNLOAD_DELAY": env_float("COLLAB_ROOM_UNLOAD_DELAY", 2.0),
     # Largest image upload, in bytes.
     "IMAGE_MAX_BYTES": env_int("COLLAB_IMAGE_MAX_BYTES", 10 * 1024 * 1024),
     # Lifetime of a connect token, in seconds.
     "CONNECT_TOKEN_MAX_AGE": env_int("COLLAB_CONNECT_TOKEN_MAX_AGE", 60),
+    # Seconds of pause after which one author's next edit starts a new history session.
+    "HISTORY_SESSION_GAP": env_int("COLLAB_HISTORY_SESSION_GAP", 300),
+    # Socket limits (collab/limits.py, docs/security.md "Sockets"); exceeding one closes
+    # the socket with 4429 (4413 for sizes), which stock clients do not retry.
+    # Updates per second per socket, and the burst a fast typist, a paste or a pen stroke
+    # may spend at once.
+    "UPDATES_PER_SECOND": env_float("COLLAB_UPDATES_PER_SECOND", 200.0),
+    "UPDATE_BURST": env_int("COLLAB_UPDATE_BURST", 1000),
+    # Frames of any kind (awareness: cursor moves) per second per socket, and their burst.
+    "FRAMES_PER_SECOND": env_float("COLLAB_FRAMES_PER_SECOND", 400.0),
+    "FRAME_BURST": env_int("COLLAB_FRAME_BURST", 2000),
+    # Open document sockets per account and per document, in each server process.
+    "MAX_CONNECTIONS_PER_USER": env_int("COLLAB_MAX_CONNECTIONS_PER_USER", 20),
+    "MAX_CONNECTIONS_PER_DOCUMENT": env_int("COLLAB_MAX_CONNECTIONS_PER_DOCUMENT", 200),
+    # Largest awareness update (one presence state: name, colour, cursor), in bytes.
+    "MAX_AWARENESS_BYTES": env_int("COLLAB_MAX_AWARENESS_BYTES", 64 * 1024),
+    # Seconds without a frame before a socket is closed (4008, clients reconnect). Stock
+    # clients renew awareness every 15 s; background tabs may be throttled to once a minute.
+    "IDLE_TIMEOUT": env_float("COLLAB_IDLE_TIMEOUT", 180.0),
+    # Sync step 1s the server may send one socket to repair updates with missing
+    # dependencies before closing it (4400): an honest client repairs in one round.
+    "MAX_RESYNC_REQUESTS": env_int("COLLAB_MAX_RESYNC_REQUESTS", 5),
 }
+
+# Webhooks (docs/webhooks.md). Private, loopback, link-local and reserved targets are
+# refused unless WEBHOOK_ALLOW_PRIVATE (local development and tests only).
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# document.changed waits this long after a document's last change (per hook).
+WEBHOOK_DEBOUNCE_SECONDS = env_float("WEBHOOK_DEBOUNCE_SECONDS", 10.0)
+# Connect and read timeout of one delivery attempt, in seconds.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 5.0)
+# Seconds to wait before retry 1, 2, ...; attempts = len + 1 (6 over ~9 minutes).
+WEBHOOK_RETRY_DELAYS = [
+    float(v) for v in env_list("WEBHOOK_RETRY_DELAYS", ["10", "30", "60", "120", "300"])
+]
+# "process": each Daphne process runs a worker task that queues debounced changes and
+# sends deliveries; "external": it only queues changes, `manage.py deliver_webhooks`
+# sends; "off": nothing runs by itself (in-process tests drive the worker by hand).
+WEBHOOK_WORKER = os.environ.get("WEBHOOK_WORKER", "process")
+# How often a worker looks for due deliveries and debounced changes, in seconds.
+WEBHOOK_POLL_SECONDS = env_float("WEBHOOK_POLL_SECONDS", 1.0)
 
 LOGGING = {
     "version": 1,

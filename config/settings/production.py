@@ -29,3 +29,5 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# Not configurable here: invitations by email become memberships only for verified owners.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"

@@ -1,5 +1,7 @@
 """Tests: fast password hashing, mail kept in memory, otherwise the same as base."""
 
+import os
+
 from .base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -22,6 +24,15 @@ CHANNEL_LAYERS = {
     }
 }
 
+# Each test process keeps its cache keys (rate-limit counters) under its own prefix, so a
+# test can clear them without touching other processes' keys in a shared Redis.
+CACHES["default"]["KEY_PREFIX"] = f"collab-test-{os.getpid()}"
+
 # Test databases are dropped at the end of the run; a persistent connection held by the
 # database thread would block that.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Test receivers listen on loopback. In-process tests drive the webhook worker by hand
+# (each test has its own event loop); live tests start Daphne with local settings.
+WEBHOOK_ALLOW_PRIVATE = True
+WEBHOOK_WORKER = "off"

@@ -37,7 +37,9 @@ function el (tag, attrs = {}, text = null) {
  * status (#editor-status), badge, viewOnly, pending, alert. Returns an object whose
  * `state` is the badge's state and `terminal` the refusal, if any.
  */
-export function trackConnection ({ provider, ydoc, editor, root, canEdit, ui, onEditableChange }) {
+export function trackConnection ({
+  provider, ydoc, editor, root, canEdit, ui, onEditableChange, local = null,
+}) {
   const loginUrl = `/accounts/login/?next=${encodeURIComponent(window.location.pathname + window.location.search)}`
   const model = {
     everSynced: false,
@@ -84,7 +86,9 @@ export function trackConnection ({ provider, ydoc, editor, root, canEdit, ui, on
       const show = model.pending && !provider.synced &&
         (!model.terminal || model.terminal.kind === 'expired')
       ui.pending.hidden = !show
-      ui.pending.textContent = show ? 'Unsent changes are kept in this page' : ''
+      ui.pending.textContent = show
+        ? (local ? 'Unsent changes are kept in this browser' : 'Unsent changes are kept in this page')
+        : ''
     }
     if (ui.viewOnly) ui.viewOnly.hidden = editor.isEditable
     const legacy = legacyStatus()
@@ -210,7 +214,8 @@ export function trackConnection ({ provider, ydoc, editor, root, canEdit, ui, on
     render()
   })
   ydoc.on('update', (_update, origin) => {
-    if (origin === provider || provider.synced) return
+    // Content read back from this browser's copy (offline.js) is not a new change.
+    if (origin === provider || (local && origin === local) || provider.synced) return
     if (!model.pending) {
       model.pending = true
       render()
@@ -230,7 +235,8 @@ export function trackConnection ({ provider, ydoc, editor, root, canEdit, ui, on
   // Leaving with changes that exist only in this page loses them: ask first.
   function beforeUnload (event) {
     const recoverable = !model.terminal || model.terminal.kind === 'expired'
-    if (model.pending && !provider.synced && recoverable) {
+    // With a local copy (IndexedDB) the changes survive the reload and are sent later.
+    if (model.pending && !provider.synced && recoverable && !local) {
       event.preventDefault()
       event.returnValue = ''
     }

@@ -22,6 +22,7 @@ import { defaultWsUrl, sendOnlyMyAwareness } from './socket.js'
 import { imageDropAndPaste, insertImages } from './images.js'
 import { mountPresence } from './presence.js'
 import { trackConnection } from './connection.js'
+import { keepOffline, registerServiceWorker } from './offline.js'
 
 // Minimal caret styling (the caret extension only sets inline colours); low specificity so
 // site.css can override it.
@@ -110,6 +111,7 @@ function start () {
   // Connect once every listener is in place (below).
   const provider = new WebsocketProvider(wsUrl, documentId, ydoc, { connect: false })
   sendOnlyMyAwareness(provider)
+  const local = keepOffline(documentId, ydoc, provider)
 
   let toolbar = null
   const Shortcuts = Extension.create({
@@ -164,6 +166,7 @@ function start () {
     canEdit,
     ui,
     onEditableChange: () => toolbar.refresh(),
+    local,
   })
 
   // Links: a click places the caret (editing); Ctrl/Cmd+click opens the link in a new tab.
@@ -178,6 +181,7 @@ function start () {
   })
 
   provider.connect()
+  registerServiceWorker()
 
   const collab = {
     ydoc,
@@ -187,6 +191,7 @@ function start () {
     connection,
     presence,
     toolbar,
+    local,
     get undoManager () { return yUndoPluginKey.getState(editor.state)?.undoManager ?? null },
   }
   window.collab = collab

@@ -50,7 +50,7 @@ def test_create_user_makes_a_verified_passwordless_user(db, monkeypatch):
     accepted = []
     monkeypatch.setattr(
         "collab.services.invitations_accept_for",
-        lambda *, user, email: accepted.append((user, email)) or 0,
+        lambda *, user, email, **_: accepted.append((user, email)) or 0,
     )
 
     out, _ = run("New.Person@Example.com", "--create-user")

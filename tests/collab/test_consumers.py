@@ -343,10 +343,11 @@ async def test_expired_connect_token_closes_4401(doc_setup, settings):
     assert await sock.receive() == ("close", 4401)
 
 
-async def test_oversized_frame_closes_1009(doc_setup, settings):
+async def test_oversized_frame_closes_4413(doc_setup, settings):
     settings.COLLAB = {**settings.COLLAB, "MAX_MESSAGE_BYTES": 1000}
     sock = await open_socket(doc_setup, "bob")
     await sock.sync()
     await sock.send(protocol.update_message(sock.append_paragraph("x" * 2000)))
-    assert (await sock.drain(0.5))[-1] == ("close", 1009)
+    # 4413, not 1009: a stock client retries 1009 forever with the same frame.
+    assert (await sock.drain(0.5))[-1] == ("close", 4413)
     assert await stored_updates(doc_setup["document"]) == []

@@ -4,8 +4,9 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
-from collab import services, store
+from collab import protocol, services, store
 from collab.rooms import RoomRegistry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,3 +83,204 @@ async def test_room_stays_until_its_updates_are_written(ann, monkeypatch):
     assert registry.get(document.pk) is None
     loaded, _ = await sync_to_async(store.doc_load)(document_id=document.pk)
     assert str(loaded.get("t", type=Text)) == "kept"
+
+
+# ------------------------------------------------------------------ anti-entropy
+
+
+def _text_update(base, text):
+    from pycrdt import Doc, Text
+
+    doc = Doc()
+    if base:
+        doc.apply_update(base)
+    before = doc.get_state()
+    doc.get("t", type=Text).insert(len(str(doc.get("t", type=Text))), text)
+    return doc.get_update(before)
+
+
+async def _wait_for(predicate, rounds=200):
+    for _ in range(rounds):
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def fast_rounds(settings):
+    settings.COLLAB = {
+        **settings.COLLAB,
+        "ANTI_ENTROPY_INTERVAL": 0.05,
+        "PEER_TIMEOUT": 0.6,
+        "AWARENESS_TIMEOUT": 0.6,
+    }
+
+
+async def test_a_lost_relay_is_repaired_from_the_log(ann, fast_rounds):
+    from pycrdt import Text
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Repair")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    reader = FakeConnection(ann.pk)
+    await room.join(reader)
+    # Another process committed this, and its relay never arrived (Redis restarted).
+    update = _text_update(None, "missed")
+    pending = store.PendingUpdate(update, ann.pk, timezone.now())
+    await sync_to_async(store.updates_append)(document_id=document.pk, updates=[pending])
+    assert await _wait_for(lambda: str(room.doc.get("t", type=Text)) == "missed")
+    assert room.repaired_updates == 1
+    assert room.applied_seq == 1
+    assert protocol.update_message(update) in reader.frames
+    await room.leave(reader)
+    await registry.release(room)
+
+
+async def test_relayed_rows_are_not_fetched_again(ann, fast_rounds):
+    from pycrdt import Text
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Two")
+    first, second = RoomRegistry(), RoomRegistry()
+    room_a = await first.acquire(document.pk)
+    room_b = await second.acquire(document.pk)
+    writer = FakeConnection(ann.pk)
+    await room_a.join(writer)
+    room_a.accept_update(writer, _text_update(None, "relayed"))
+    assert await _wait_for(lambda: str(room_b.doc.get("t", type=Text)) == "relayed")
+    assert await _wait_for(lambda: room_b.applied_seq == 1)
+    await asyncio.sleep(0.3)  # several anti-entropy rounds
+    assert room_b.repaired_updates == 0
+    await room_a.leave(writer)
+    await first.release(room_a)
+    await second.release(room_b)
+
+
+async def test_a_silent_process_loses_its_presence_and_its_uncommitted_updates_are_adopted(
+    ann, fast_rounds
+):
+    from pycrdt import Awareness, Doc, Text
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Ghosts")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    reader = FakeConnection(ann.pk)
+    await room.join(reader)
+    # A process that relayed a cursor and an update it could not commit, then died.
+    their = Awareness(Doc())
+    their.set_local_state({"user": {"name": "x"}, "cursor": 3})
+    update = _text_update(None, "adopted")
+    dead = "dead-process"
+    room._handle_layer_message(
+        {
+            "type": "room.awareness",
+            "origin": dead,
+            "update": their.encode_awareness_update([their.client_id]),
+        }
+    )
+    room._handle_layer_message(
+        {"type": "room.update", "origin": dead, "updates": [update], "uncommitted": [ann.pk]}
+    )
+    assert their.client_id in room.awareness.states
+    assert await _wait_for(lambda: their.client_id not in room.awareness.states)
+    # Its local clients were told: a removal (state null) for that client id.
+    removal = protocol.awareness_message(room.awareness.encode_awareness_update([their.client_id]))
+    assert removal in reader.frames
+    loaded = None
+
+    def stored_text():
+        nonlocal loaded
+        loaded, _ = store.doc_load(document_id=document.pk)
+        return str(loaded.get("t", type=Text))
+
+    for _ in range(100):
+        if await sync_to_async(stored_text)() == "adopted":
+            break
+        await asyncio.sleep(0.05)
+    assert str(loaded.get("t", type=Text)) == "adopted"
+    await room.leave(reader)
+    await registry.release(room)
+
+
+async def test_a_committed_relay_settles_what_was_relayed_uncommitted(ann, fast_rounds):
+    document = await sync_to_async(services.document_create)(owner=ann, title="Settled")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    alive = "live-process"
+    update = _text_update(None, "later")
+    room._handle_layer_message(
+        {"type": "room.update", "origin": alive, "updates": [update], "uncommitted": [ann.pk]}
+    )
+    assert len(room._peers[alive].uncommitted) == 1
+    room._handle_layer_message(
+        {"type": "room.committed", "origin": alive, "seqs": [1, 1], "settles": 1}
+    )
+    assert room._peers[alive].uncommitted == []
+    assert room.applied_seq == 1
+    await registry.release(room)
+
+
+async def test_unrenewed_remote_awareness_expires_but_local_sockets_stay(ann, fast_rounds):
+    from pycrdt import Awareness, Doc
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Outdated")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    local = FakeConnection(ann.pk)
+    await room.join(local)
+    mine = Awareness(Doc())
+    mine.set_local_state({"user": {"name": "me"}})
+    await room.awareness_update(local, mine.encode_awareness_update([mine.client_id]))
+    # A remote state from a process that keeps talking (so only the 30 s rule applies).
+    remote = Awareness(Doc())
+    remote.set_local_state({"user": {"name": "r"}})
+    room._handle_layer_message(
+        {
+            "type": "room.awareness",
+            "origin": "chatty",
+            "update": remote.encode_awareness_update([remote.client_id]),
+        }
+    )
+    for _ in range(60):
+        room._peer("chatty")
+        if remote.client_id not in room.awareness.states:
+            break
+        await asyncio.sleep(0.05)
+    assert remote.client_id not in room.awareness.states
+    assert mine.client_id in room.awareness.states
+    await room.leave(local)
+    await registry.release(room)
+
+
+# ------------------------------------------------------------------ compaction
+
+
+def test_compaction_runs_in_one_process_at_a_time_on_postgresql(ann):
+    import psycopg
+    from django.db import connection
+    from pycrdt import Text
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's (SQLite keeps the unique constraint)")
+    document = services.document_create(owner=ann, title="Compact")
+    updates = [
+        store.PendingUpdate(_text_update(None, f"{i} "), ann.pk, timezone.now()) for i in range(3)
+    ]
+    store.updates_append(document_id=document.pk, updates=updates)
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password")}
+    )
+    try:
+        # Another process is compacting this document: its transaction holds the lock.
+        other.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"collab.compact:{document.pk}"],
+        )
+        assert store.snapshot_compact(document_id=document.pk, min_tail=1) is None
+        other.rollback()  # that process's transaction ended (or it crashed)
+        assert store.snapshot_compact(document_id=document.pk, min_tail=1) == 3
+    finally:
+        other.close()
+    loaded, seq = store.doc_load(document_id=document.pk)
+    assert seq == 3 and sorted(str(loaded.get("t", type=Text)).split()) == ["0", "1", "2"]

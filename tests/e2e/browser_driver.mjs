@@ -110,6 +110,9 @@ const COMMANDS = {
       }
     })
     page.on('pageerror', (err) => item.errors.push(String(err && err.stack ? err.stack : err)))
+    // confirm() dialogs (hx-confirm) are dismissed, like Playwright's default, unless the
+    // test said `accept_dialogs`.
+    page.on('dialog', (dialog) => (item.acceptDialogs ? dialog.accept() : dialog.dismiss()).catch(() => {}))
     pages.set(req.page, item)
     return {}
   },
@@ -117,6 +120,19 @@ const COMMANDS = {
     const { page } = entry(req.page)
     const response = await page.goto(req.url, { waitUntil: 'load' })
     return { status: response ? response.status() : null, url: page.url() }
+  },
+  async accept_dialogs (req) {
+    entry(req.page).acceptDialogs = req.accept !== false
+    return {}
+  },
+  // Cut or restore this page's network (its whole browser context, service worker included).
+  async set_offline (req) {
+    await entry(req.page).context.setOffline(Boolean(req.offline))
+    return {}
+  },
+  async reload (req) {
+    const response = await entry(req.page).page.reload({ waitUntil: 'load' })
+    return { status: response ? response.status() : null }
   },
   async url (req) {
     return { url: entry(req.page).page.url() }

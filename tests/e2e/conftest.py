@@ -201,6 +201,17 @@ class Page:
     def wait_url(self, pattern: str, timeout: float = 10) -> str:
         return self._call("wait_url", pattern=pattern, timeout=timeout)["url"]
 
+    def accept_dialogs(self, accept: bool = True) -> None:
+        """Answer confirm() dialogs (hx-confirm) with OK from now on (default: Cancel)."""
+        self._call("accept_dialogs", accept=accept)
+
+    def set_offline(self, offline: bool = True) -> None:
+        """Cut (or restore) this page's network, as when a laptop leaves the Wi-Fi."""
+        self._call("set_offline", offline=offline)
+
+    def reload(self) -> int | None:
+        return self._call("reload")["status"]
+
     def fill(self, selector: str, value: str) -> None:
         self._call("fill", selector=selector, value=value)
 

@@ -76,6 +76,10 @@ def test_ann_signs_in_creates_a_document_and_types(browser, e2e_server, shared):
     assert (body["title"], body["kind"], body["role"]) == ("Browser notes", "text", "owner")
     assert body["owner"]["name"] == PEOPLE["ann"]["display_name"]
     assert_no_page_errors(doc["ann"])
+    # Signing in, the dashboard's create form and the editor all ran under the
+    # Content-Security-Policy (config/settings/base.py); Chromium reports a refusal here.
+    console = doc["ann"].diagnostics()["console"]
+    assert not [m for m in console if "Content Security Policy" in m], console
 
 
 def test_bob_edits_with_ann_and_both_see_each_others_caret(browser, e2e_server, shared):

@@ -1,4 +1,4 @@
-"""A real Daphne process on loopback with its own database, driven as a black box."""
+"""A real Daphne (or Uvicorn) process on loopback with its own database, driven as a black box."""
 
 import json
 import os
@@ -54,12 +54,33 @@ class LiveDatabase:
             self._pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+# Incoming message (and frame) limit, as the Procfile sets it from COLLAB_MAX_MESSAGE_BYTES.
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
 class LiveServer:
-    def __init__(self, tmp_path: Path, database: LiveDatabase, *, extra_env: dict | None = None):
+    # "daphne" or "uvicorn"; a test module may switch the default (tests/live/test_uvicorn.py).
+    default_asgi_server = "daphne"
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        database: LiveDatabase,
+        *,
+        extra_env: dict | None = None,
+        asgi_server: str | None = None,
+        ping_interval: int | None = None,
+        ping_timeout: int | None = None,
+    ):
         self.tmp_path = tmp_path
         self.database = database
+        self.asgi_server = asgi_server or self.default_asgi_server
+        if self.asgi_server not in ("daphne", "uvicorn"):
+            raise ValueError(f"unknown ASGI server {self.asgi_server!r}")
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
         self.port = free_port()
-        self.log_path = tmp_path / f"daphne-{self.port}.log"
+        self.log_path = tmp_path / f"{self.asgi_server}-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.env = {
             **os.environ,
@@ -94,25 +115,35 @@ class LiveServer:
 
     # ---- process
 
+    def command(self) -> list[str]:
+        """The server's command line, with the flags docs/deploy.md gives for production."""
+        if self.asgi_server == "uvicorn":
+            command = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1"]
+            command += ["--port", str(self.port), "--ws", "websockets-sansio"]
+            # "on": a lifespan failure stops the server instead of being logged and ignored.
+            command += ["--lifespan", "on", "--ws-max-size", str(MAX_MESSAGE_BYTES)]
+            # Its access log would write each socket's ?token= query string to the log.
+            command += ["--no-access-log"]
+            if self.ping_interval is not None:
+                command += ["--ws-ping-interval", str(self.ping_interval)]
+            if self.ping_timeout is not None:
+                command += ["--ws-ping-timeout", str(self.ping_timeout)]
+            return [*command, "config.asgi:application"]
+        command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        command += ["--websocket-max-message-size", str(MAX_MESSAGE_BYTES)]
+        # Daphne ≥ 4.2.3 also caps a single frame (1 MiB by default), and clients send
+        # each message as one frame: without this a 2 MB paste is dropped silently.
+        command += ["--websocket-max-frame-size", str(MAX_MESSAGE_BYTES)]
+        if self.ping_interval is not None:
+            command += ["--ping-interval", str(self.ping_interval)]
+        if self.ping_timeout is not None:
+            command += ["--ping-timeout", str(self.ping_timeout)]
+        return [*command, "config.asgi:application"]
+
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "--websocket-max-message-size",
-                str(16 * 1024 * 1024),
-                # Daphne ≥ 4.2.3 also caps a single frame (1 MiB by default), and clients send
-                # each message as one frame: without this a 2 MB paste is dropped silently.
-                "--websocket-max-frame-size",
-                str(16 * 1024 * 1024),
-                "config.asgi:application",
-            ],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -121,13 +152,13 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log()}")
+                raise RuntimeError(f"{self.asgi_server} exited early:\n{self.log()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"daphne did not start:\n{self.log()}")
+        raise RuntimeError(f"{self.asgi_server} did not start:\n{self.log()}")
 
     def kill9(self) -> None:
         assert self.process is not None
@@ -139,10 +170,15 @@ class LiveServer:
             return self.process.returncode if self.process else 0
         self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait(10)
+        if code == -signal.SIGTERM and self.asgi_server == "uvicorn":
+            # Uvicorn re-raises the signal once it has shut down; only its last line says
+            # whether the shutdown (lifespan flush included) finished.
+            return 0 if "Finished server process" in self.log() else code
+        return code
 
     def log(self) -> str:
         try:

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.selectors import user_by_email
-from accounts.services import access_token_create, user_create_verified
+from accounts.services import MAX_TOKEN_DAYS, access_token_create, user_create_verified
 
 
 class Command(BaseCommand):
@@ -21,8 +21,18 @@ class Command(BaseCommand):
             help="Create the user if no account has this email, vouching for the address.",
         )
         parser.add_argument("--name", default="cli", help="A label for the token (default: cli).")
+        parser.add_argument(
+            "--expires-in-days",
+            type=int,
+            default=None,
+            metavar="DAYS",
+            help=f"Expire the token after DAYS days (1 to {MAX_TOKEN_DAYS}); "
+            "without it, the token is valid until revoked.",
+        )
 
-    def handle(self, *args, email, create_user, name, **options):
+    def handle(self, *args, email, create_user, name, expires_in_days, **options):
+        if expires_in_days is not None and not 1 <= expires_in_days <= MAX_TOKEN_DAYS:
+            raise CommandError(f"--expires-in-days must be between 1 and {MAX_TOKEN_DAYS}.")
         user = user_by_email(email=email)
         if user is None:
             if not create_user:
@@ -30,6 +40,6 @@ class Command(BaseCommand):
             user = user_create_verified(email=email)
         if not user.is_active:
             raise CommandError(f"The user {user.email} is inactive; a token would not work.")
-        _token, raw = access_token_create(user=user, name=name)
+        _token, raw = access_token_create(user=user, name=name, expires_in_days=expires_in_days)
         # Nothing else on stdout, so `TOKEN=$(manage.py create_access_token …)` just works.
         self.stdout.write(raw)

@@ -11,6 +11,7 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
 import { trackConnection } from '../connection.js'
+import { keepOffline, registerServiceWorker } from '../offline.js'
 import { mountPresence } from '../presence.js'
 import { createBoard } from './board.js'
 import { defaultWsUrl, sendOnlyMyAwareness } from '../socket.js'
@@ -32,6 +33,7 @@ function start () {
   const ydoc = new Y.Doc()
   const provider = new WebsocketProvider(wsUrl, ds.documentId, ydoc, { connect: false })
   sendOnlyMyAwareness(provider)
+  const local = keepOffline(ds.documentId, ydoc, provider)
 
   const app = createBoard({
     root: el,
@@ -63,9 +65,11 @@ function start () {
       pending: document.getElementById('unsent-changes'),
       alert: document.getElementById('editor-alert'),
     },
+    local,
   })
 
   provider.connect()
+  registerServiceWorker()
 
   const board = {
     ydoc,
@@ -73,6 +77,7 @@ function start () {
     Y,
     connection,
     presence,
+    local,
     app,
     get undo () { return app.undoManager },
     shapes: () => app.plainShapes(),

@@ -1,0 +1,274 @@
+"""Client id ownership, updates with missing dependencies, one awareness id per socket."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from pycrdt import Awareness, Doc, Text
+
+from collab import protocol, services
+from collab.client_ids import (
+    ClientIdOwners,
+    ForeignClientId,
+    StateVectorCache,
+    awareness_entries,
+    state_vector,
+)
+from collab.models import ClientIdOwner
+from collab.rooms import MissingDependencies, RoomRegistry
+from collab.update_guard import UpdateRejected, check_update
+
+from .test_consumers import doc_setup, open_socket, rooms_settled  # noqa: F401 (fixtures)
+from .test_rooms import FakeConnection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def text_doc(client_id: int) -> Doc:
+    doc = Doc(client_id=client_id)
+    doc["t"] = Text()
+    return doc
+
+
+def edit(doc: Doc, text: str, index: int | None = None) -> bytes:
+    before = doc.get_state()
+    t = doc["t"]
+    if index is None:
+        t += text
+    else:
+        t.insert(index, text)
+    return doc.get_update(before)
+
+
+@pytest.fixture
+async def room(ann):
+    document = await sync_to_async(services.document_create)(owner=ann, title="Ids")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    yield room
+    await room.flush(5)
+    await room.stop()
+
+
+# --- the decoder's view: what an update writes and needs ------------------------------------
+
+
+def test_shape_lists_groups_references_and_deletes():
+    doc = text_doc(7)
+    first = edit(doc, "abc")
+    second = edit(doc, "X", index=1)  # origin (7, 0), right origin (7, 1): both outside
+    shape = check_update(second)
+    assert shape.groups == {7: (3, 4)}
+    assert shape.references == frozenset({(7, 0), (7, 1)})
+    assert shape.missing_dependencies({7: 3}) == []
+    assert shape.missing_dependencies({}) != []  # nothing of client 7 known: pending
+    assert check_update(first).missing_dependencies({}) == []
+    before = doc.get_state()
+    del doc["t"][0:2]
+    delete_only = check_update(doc.get_update(before))
+    assert delete_only.groups == {}
+    assert delete_only.deletes
+    assert delete_only.missing_dependencies({7: 4}) == []
+    assert delete_only.missing_dependencies({7: 1}) != []
+
+
+def test_a_group_starting_past_the_known_clock_is_pending():
+    doc = text_doc(9)
+    edit(doc, "a")
+    later = edit(doc, "b")
+    assert check_update(later).missing_dependencies({9: 0}) == [(9, 0)]
+    assert check_update(later).missing_dependencies({9: 1}) == []
+
+
+def test_state_vector_cache_follows_applied_updates_and_foreign_changes():
+    server = Doc()
+    cache = StateVectorCache()
+    writer = text_doc(5)
+    for text in ("one", "two", "three"):
+        update = edit(writer, text)
+        assert cache.current(server) == state_vector(server.get_state())
+        server.apply_update(update)
+        cache.advanced(server, check_update(update))
+        assert cache.state == state_vector(server.get_state())
+    # A change that bypassed the cache (another process) is noticed through the bytes.
+    server.apply_update(edit(text_doc(6), "x"))
+    assert cache.current(server) == state_vector(server.get_state())
+
+
+def test_awareness_entries_are_read_strictly():
+    awareness = Awareness(Doc(client_id=3))
+    awareness.set_local_state({"user": {"name": "A"}})
+    update = awareness.encode_awareness_update([3])
+    assert [cid for cid, _ in awareness_entries(update)] == [3]
+    for broken in (update[:-1], update + b"\x00", b"\x05\x01", b"\xff" * 12):
+        with pytest.raises(UpdateRejected):
+            awareness_entries(broken)
+
+
+# --- forged client ids through the room ----------------------------------------------------
+
+
+async def test_an_update_under_someone_elses_client_id_is_refused(room, ann, bob):
+    ann_conn, bob_conn = FakeConnection(ann.pk), FakeConnection(bob.pk)
+    ann_doc = text_doc(111)
+    await room.receive_update(ann_conn, edit(ann_doc, "ann "))
+    # Bob forges ann's id at the clocks ann will use next.
+    forger = text_doc(111)
+    forger.apply_update(ann_doc.get_update())
+    forged = edit(forger, "FORGED")
+    before = room.doc.get_update()
+    with pytest.raises(ForeignClientId):
+        await room.receive_update(bob_conn, forged)
+    assert room.doc.get_update() == before
+    # Ann's real next edit, at the very clocks bob tried to take, still lands.
+    await room.receive_update(ann_conn, edit(ann_doc, "again"))
+    assert str(room.doc.get("t", type=Text)) == "ann again"
+
+
+async def test_resync_carrying_other_peoples_known_edits_is_allowed(room, ann, bob):
+    ann_conn, bob_conn = FakeConnection(ann.pk), FakeConnection(bob.pk)
+    ann_doc = text_doc(201)
+    await room.receive_update(ann_conn, edit(ann_doc, "ann"))
+    # Bob was offline with ann's edit and made his own: his step 2 carries both.
+    bob_doc = text_doc(202)
+    bob_doc.apply_update(ann_doc.get_update())
+    edit(bob_doc, " bob")
+    await room.receive_update(bob_conn, bob_doc.get_update())
+    assert str(room.doc.get("t", type=Text)) == "ann bob"
+    assert room.client_id_owners.owners == {201: ann.pk, 202: bob.pk}
+
+
+async def test_a_changed_client_id_is_claimed_by_its_writer(room, ann):
+    conn = FakeConnection(ann.pk)
+    doc = text_doc(301)
+    await room.receive_update(conn, edit(doc, "a"))
+    renamed = text_doc(302)  # Yjs picks a new id after a collision: same person, new id
+    renamed.apply_update(doc.get_update())
+    await room.receive_update(conn, edit(renamed, "b"))
+    assert room.client_id_owners.owners[302] == ann.pk
+
+
+async def test_ownership_is_stored_and_survives_a_reload(room, ann, bob):
+    await room.receive_update(FakeConnection(ann.pk), edit(text_doc(401), "a"))
+    rows = await sync_to_async(list)(
+        ClientIdOwner.objects.filter(document_id=room.document_id).values_list(
+            "client_id", "user_id"
+        )
+    )
+    assert rows == [(401, ann.pk)]
+    # Another process (a fresh registry loads the document from the database).
+    other = await RoomRegistry().acquire(room.document_id)
+    try:
+        forger = text_doc(401)
+        forger.apply_update(other.doc.get_update())
+        with pytest.raises(ForeignClientId):
+            await other.receive_update(FakeConnection(bob.pk), edit(forger, "x"))
+    finally:
+        await other.stop()
+
+
+async def test_claims_race_between_processes_first_insert_wins(room, ann, bob):
+    mine = ClientIdOwners(room.document_id)
+    theirs = ClientIdOwners(room.document_id)
+    await sync_to_async(theirs.claim)(user_id=ann.pk, client_ids=[501])
+    await sync_to_async(mine.claim)(user_id=bob.pk, client_ids=[501])
+    assert mine.owners[501] == ann.pk
+
+
+# --- pending updates -----------------------------------------------------------------------
+
+
+async def test_update_with_missing_dependencies_is_held_back_and_resync_asked(room, ann):
+    conn = FakeConnection(ann.pk)
+    doc = text_doc(601)
+    missing = edit(doc, "first")
+    dependent = edit(doc, " second")
+    before = room.doc.get_update()
+    await room.receive_update(conn, dependent)
+    # Not applied (nothing pending inside pycrdt), nothing queued, and a step 1 sent.
+    assert room.doc.get_update() == before
+    assert not room.has_pending_writes
+    assert isinstance(protocol.parse_message(conn.frames[-1]), protocol.SyncStep1)
+    # The client answers with everything the room lacks: both apply.
+    step2 = doc.get_update(protocol.parse_message(conn.frames[-1]).state_vector)
+    await room.receive_update(conn, step2)
+    assert str(room.doc.get("t", type=Text)) == "first second"
+    assert missing  # (kept for clarity: it only ever reached the room inside step 2)
+
+
+async def test_a_client_that_never_fills_the_gap_is_refused(room, ann, settings):
+    settings.COLLAB = {**settings.COLLAB, "MAX_RESYNC_REQUESTS": 2}
+    conn = FakeConnection(ann.pk)
+    doc = text_doc(701)
+    edit(doc, "never sent")
+    dependent = edit(doc, "x")
+    await room.receive_update(conn, dependent)
+    await room.receive_update(conn, dependent)
+    with pytest.raises(UpdateRejected):
+        await room.receive_update(conn, dependent)
+
+
+def test_accept_update_raises_missing_dependencies_without_applying():
+    # The sync path (no socket) refuses the same way.
+    from collab.rooms import Room
+
+    room = Room(document_id="x", registry=RoomRegistry())
+    doc = text_doc(801)
+    edit(doc, "a")
+    with pytest.raises(MissingDependencies):
+        room.accept_update(FakeConnection(1), edit(doc, "b"))
+    assert room.doc.get_state() == Doc().get_state()
+
+
+# --- awareness: one client id per socket ---------------------------------------------------
+
+
+def awareness_of(client_id: int, state) -> Awareness:
+    awareness = Awareness(Doc(client_id=client_id))
+    awareness.set_local_state(state)
+    return awareness
+
+
+async def test_a_socket_speaks_only_for_its_own_awareness_id(doc_setup):
+    ann = await open_socket(doc_setup, "ann")
+    await ann.sync()
+    ann_id = ann.doc.client_id
+    ann.awareness.set_local_state({"user": {"name": "A"}, "cursor": 1})
+    await ann.send(
+        protocol.awareness_message(ann.awareness.encode_awareness_update([ann_id]))
+    )
+    await ann.drain(0.2)
+    bob = await open_socket(doc_setup, "bob")
+    await bob.sync()
+    await bob.drain(0.2)
+    bob_id = bob.doc.client_id
+    # Bob's first frame: his own state, then a forged state for ann's id and a third id.
+    bob.awareness.set_local_state({"user": {"name": "B"}})
+    await bob.send(protocol.awareness_message(bob.awareness.encode_awareness_update([bob_id])))
+    forged = awareness_of(ann_id, {"user": {"name": "A"}, "cursor": 999})
+    forged._meta[ann_id]["clock"] = 1000  # newer than ann's own
+    await bob.send(protocol.awareness_message(forged.encode_awareness_update([ann_id])))
+    # ...and a removal of ann's state (state null with a newer clock).
+    forged.set_local_state(None)
+    await bob.send(protocol.awareness_message(forged.encode_awareness_update([ann_id])))
+    await ann.drain(0.3)
+    assert bob.close_code is None
+    states = ann.awareness.states
+    assert states[ann_id]["cursor"] == 1
+    assert states[bob_id]["user"]["name"] == doc_setup["bob_user"].name
+
+
+async def test_a_reconnecting_socket_of_the_same_account_takes_its_id_back(doc_setup):
+    first = await open_socket(doc_setup, "bob")
+    await first.sync()
+    first.awareness.set_local_state({"n": 1})
+    frame = first.awareness.encode_awareness_update([first.doc.client_id])
+    await first.send(protocol.awareness_message(frame))
+    await first.drain(0.2)
+    second = await open_socket(doc_setup, "bob")
+    await second.sync()
+    reconnected = awareness_of(first.doc.client_id, {"n": 2})
+    reconnected._meta[first.doc.client_id]["clock"] = 5
+    await second.send(
+        protocol.awareness_message(reconnected.encode_awareness_update([first.doc.client_id]))
+    )
+    await second.drain(0.3)
+    assert second.awareness.states[first.doc.client_id] == {"n": 2}
