@@ -21,5 +21,5 @@ def can_rename(role: str | None) -> bool:
 
 
 def can_see_history(role: str | None) -> bool:
-    """Editors and owners browse, compare and restore versions; viewers don't (as in Google Docs)."""
+    """Editors and owners browse, compare and restore versions; viewers do not (Google Docs)."""
     return role in WRITE_ROLES

@@ -10,6 +10,7 @@ received an update from a client is the one that stores it.
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 import weakref
@@ -20,6 +21,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from pycrdt import Awareness, Doc
 
@@ -48,8 +50,13 @@ CLOSE_SERVER_ERROR = 1011
 
 # Updates written per transaction at most; a bigger backlog is written in several.
 MAX_BATCH = 2000
-# Updates above this size are checked off the event loop (see Room.receive_update).
+# Updates above this size are checked and applied off the event loop (Room.receive_update).
 LARGE_UPDATE_BYTES = 64 * 1024
+# Diagnostic switch for bench/large_documents.py's "before" run: keep the heavy pycrdt work
+# of sync (encoding sync step 2, applying large updates) on the event loop, as it once was.
+HEAVY_WORK_ON_LOOP = os.environ.get("COLLAB_HEAVY_WORK_ON_LOOP") == "1"
+# The state vector of a client that has nothing yet (no client ids).
+EMPTY_STATE_VECTOR = b"\x00"
 # How often a room re-joins its group: Redis may have restarted and forgotten it.
 GROUP_REFRESH_SECONDS = 60.0
 
@@ -164,6 +171,13 @@ class Room:
         self.repaired_updates = 0
         self._peers: dict[str, _Peer] = {}
         self._last_group_send = 0.0
+        # pycrdt Docs are not thread-safe, and heavy work on self.doc runs in a worker
+        # thread (_off_loop): every coroutine that touches the doc holds this lock.
+        self._doc_lock = asyncio.Lock()
+        # The whole document encoded (a fresh joiner's sync step 2), until the next change:
+        # a crowd opening a large document pays for one encoding, not one each.
+        self._doc_version = 0
+        self._full_update: tuple[int, bytes] | None = None
 
     def _new_awareness(self, doc: Doc) -> None:
         # The awareness only borrows the doc's client id; the server has no presence itself.
@@ -248,7 +262,9 @@ class Room:
     async def join(self, conn: Connection) -> None:
         self.connections.add(conn)
         self._client_ids[conn] = set()
-        await conn.send_frame(protocol.sync_step1_message(self.doc))
+        async with self._doc_lock:
+            step1 = protocol.sync_step1_message(self.doc)
+        await conn.send_frame(step1)
         if self.awareness.states:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
             await conn.send_frame(protocol.awareness_message(update))
@@ -271,8 +287,33 @@ class Room:
     # --------------------------------------------------------------- messages
 
     async def sync_step1(self, conn: Connection, state_vector: bytes) -> None:
-        update = diff_safely(self.doc, state_vector)
+        """Answer with what the client lacks. Encoding a large document takes long (0.2 s
+        for 5 MB of small items): it runs in a worker thread, and a client that has nothing
+        yet gets the cached encoding of the whole document when nothing changed since."""
+        async with self._doc_lock:
+            fresh = state_vector == EMPTY_STATE_VECTOR
+            cached = self._full_update
+            if fresh and cached is not None and cached[0] == self._doc_version:
+                update = cached[1]
+            else:
+                version = self._doc_version
+                update = await self._off_loop(diff_safely, self.doc, state_vector)
+                if fresh and len(update) > LARGE_UPDATE_BYTES:
+                    self._full_update = (version, update)
         await conn.send_frame(protocol.sync_step2_message(update))
+
+    async def _off_loop(self, work, *args):
+        """Run pycrdt work in a worker thread (the caller holds _doc_lock).
+
+        pycrdt keeps the GIL while it works, so this does not free the loop for the whole
+        call; it lets the loop run around it, in the Python parts of the work."""
+        if HEAVY_WORK_ON_LOOP:
+            return work(*args)
+        return await asyncio.to_thread(work, *args)
+
+    def _doc_changed(self) -> None:
+        self._doc_version += 1
+        self._full_update = None
 
     async def receive_update(self, conn: Connection, update: bytes) -> None:
         """accept_update for a socket: a large update is checked in a worker thread, so a
@@ -287,23 +328,30 @@ class Room:
         if update == protocol.EMPTY_UPDATE:
             return
         max_depth = settings.COLLAB["MAX_UPDATE_DEPTH"]
-        if len(update) > LARGE_UPDATE_BYTES:
+        large = len(update) > LARGE_UPDATE_BYTES
+        if large:
             shape = await asyncio.to_thread(check_update, update, max_depth=max_depth)
         else:
             shape = check_update(update, max_depth=max_depth)
-        state = self._state_cache.current(self.doc)
-        if not shape.missing_dependencies(state):
-            unknown = self.client_id_owners.check_writes(
-                user_id=conn.user_id, shape=shape, state=state
-            )
-            if unknown:
-                await database_sync_to_async(self.client_id_owners.claim)(
-                    user_id=conn.user_id, client_ids=unknown
+        async with self._doc_lock:
+            state = self._state_cache.current(self.doc)
+            if not shape.missing_dependencies(state):
+                unknown = self.client_id_owners.check_writes(
+                    user_id=conn.user_id, shape=shape, state=state
                 )
-        try:
-            self.accept_update(conn, update, shape=shape)
-        except MissingDependencies as exc:
-            await self._request_resync(conn, exc)
+                if unknown:
+                    await database_sync_to_async(self.client_id_owners.claim)(
+                        user_id=conn.user_id, client_ids=unknown
+                    )
+            try:
+                if large:
+                    unknown = self._admit(conn, shape)
+                    await self._off_loop(apply_safely, self.doc, update)
+                    self._accepted(conn, update, shape, unknown)
+                else:
+                    self.accept_update(conn, update, shape=shape)
+            except MissingDependencies as exc:
+                await self._request_resync(conn, exc)
 
     async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
         asked = self._resync_requests.get(conn, 0) + 1
@@ -322,14 +370,24 @@ class Room:
             return
         if shape is None:
             shape = check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        unknown = self._admit(conn, shape)
+        apply_safely(self.doc, update)
+        self._accepted(conn, update, shape, unknown)
+
+    def _admit(self, conn: Connection, shape: UpdateShape) -> list:
+        """Refuse an update that cannot be applied yet or writes as someone else; returns the
+        client ids it writes under that nobody owns yet."""
         state = self._state_cache.current(self.doc)
         missing = shape.missing_dependencies(state)
         if missing:
             # Kept out of the Doc and the log: a pending update would sit in every load and
             # compaction, invisible to pycrdt's API (NOTES.md). The client still holds it.
             raise MissingDependencies(f"update needs {missing[:3]} first")
-        unknown = self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
-        apply_safely(self.doc, update)
+        return self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
+
+    def _accepted(self, conn: Connection, update: bytes, shape: UpdateShape, unknown) -> None:
+        """Bookkeeping after a client's update is in the Doc: claim, cache, queue for the store."""
+        self._doc_changed()
         self.client_id_owners.claim_in_memory(user_id=conn.user_id, client_ids=unknown)
         self._state_cache.advanced(self.doc, shape)
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
@@ -407,9 +465,15 @@ class Room:
                 return None
             owners = self.client_id_owners
             if owners.unknown([candidate]):
-                await database_sync_to_async(owners.claim)(
-                    user_id=conn.user_id, client_ids=[candidate]
-                )
+                try:
+                    await database_sync_to_async(owners.claim)(
+                        user_id=conn.user_id, client_ids=[candidate]
+                    )
+                except DatabaseError:
+                    # Database down: this presence waits for the client's next renewal
+                    # (15 s) instead of costing the socket, whose edits still flow.
+                    logger.warning("could not claim awareness id %s; dropped", candidate)
+                    return None
             if owners.owned_by_other(user_id=conn.user_id, client_id=candidate):
                 return None
             own = self._awareness_id[conn] = candidate
@@ -602,6 +666,7 @@ class Room:
                 except ApplyFailed:
                     logger.exception("an update from another process did not apply")
                     continue
+                self._doc_changed()
                 frames.append(protocol.update_message(update))
                 if peer is not None and isinstance(uncommitted_authors, list):
                     author = (
@@ -661,7 +726,9 @@ class Room:
             self._seen_seqs.discard(self.applied_seq)
 
     async def _relay_remote(self, message: dict) -> None:
-        for frame in self._handle_layer_message(message):
+        async with self._doc_lock:
+            frames = self._handle_layer_message(message)
+        for frame in frames:
             await self._send_local(frame, exclude=None)
 
     # ------------------------------------------------------------ anti-entropy
@@ -676,16 +743,18 @@ class Room:
         """
         while True:
             await asyncio.sleep(_setting("ANTI_ENTROPY_INTERVAL", 2.0))
-            try:
-                await self._announce()
-                await self._repair()
-                await self._expire_peers()
-                await self._expire_awareness()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # The database or Redis is down: the next round tries again.
-                logger.warning("anti-entropy round for %s failed: %r", self.document_id, exc)
+            # Each step on its own: with the database down, dead processes' cursors must
+            # still go and their uncommitted updates still be adopted.
+            for step in (self._announce, self._repair, self._expire_peers, self._expire_awareness):
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # The database or Redis is down: the next round tries again.
+                    logger.warning(
+                        "anti-entropy %s for %s failed: %r", step.__name__, self.document_id, exc
+                    )
 
     async def _announce(self) -> None:
         if get_channel_layer() is None:
@@ -707,15 +776,17 @@ class Room:
             document_id=self.document_id, after_seq=self.applied_seq, upto_seq=upto
         )
         frames = []
-        for seq, data in rows:
-            if seq in self._seen_seqs:
-                continue
-            try:
-                apply_safely(self.doc, data)
-            except ApplyFailed:
-                logger.exception("log row %s of %s does not apply", seq, self.document_id)
-                continue
-            frames.append(protocol.update_message(data))
+        async with self._doc_lock:
+            for seq, data in rows:
+                if seq in self._seen_seqs:
+                    continue
+                try:
+                    apply_safely(self.doc, data)
+                except ApplyFailed:
+                    logger.exception("log row %s of %s does not apply", seq, self.document_id)
+                    continue
+                self._doc_changed()
+                frames.append(protocol.update_message(data))
         self._mark_applied(self.applied_seq + 1, upto)
         if frames:
             self.repaired_updates += len(frames)

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
@@ -308,7 +309,9 @@ async def connected(board, user, document_id=None, **kwargs) -> YSocket:
     return sock
 
 
-@sync_to_async
+# database_sync_to_async, not sync_to_async: it closes the thread's connection afterwards,
+# which must not outlive the test database.
+@database_sync_to_async
 def socket_events(action: str) -> list[AuditEvent]:
     return list(AuditEvent.objects.filter(action=action).select_related("actor").order_by("id"))
 

@@ -16,7 +16,7 @@ from collections import Counter
 
 import pytest
 from channels.db import database_sync_to_async
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from pycrdt import Array, Awareness, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
 from collab import audit, protocol, rooms, services, store
@@ -29,13 +29,16 @@ from .test_rooms import FakeConnection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FRAMES_PER_EXAMPLE = 50
-TOTAL_FRAMES = int(os.environ.get("COLLAB_FUZZ_FRAMES", "3000"))
+TOTAL_FRAMES = int(os.environ.get("COLLAB_FUZZ_FRAMES", "2000"))
 EXAMPLES = max(1, TOTAL_FRAMES // FRAMES_PER_EXAMPLE)
 # The honest peer's and the attacker's Yjs client ids.
 PEER_CLIENT = 1_000_001
 ATTACKER_CLIENTS = (2_000_001, 2_000_002)
 
 STATS: Counter = Counter()
+# Updates that reached the guard / pycrdt from the hostile socket (not the honest peer's).
+REACHED: Counter = Counter()
+COUNTING = {"on": False}
 
 
 # --- material: honest updates, then mutations of them ---------------------------------------
@@ -143,19 +146,27 @@ def awareness_frame(data: st.DataObject, client_id: int) -> bytes:
     return awareness.encode_awareness_update([client_id])
 
 
-def frames_for(data: st.DataObject, attacker: list[bytes], pool: list[bytes]) -> list[bytes]:
+def frames_for(
+    data: st.DataObject, attacker: list[bytes], pool: list[bytes], forged: list[bytes]
+) -> list[bytes]:
     """FRAMES_PER_EXAMPLE frames, most of them update frames built from real updates."""
     frames = []
     for _ in range(FRAMES_PER_EXAMPLE):
         kind = data.draw(
             st.sampled_from(
-                ["valid"] * 3 + ["mutated"] * 10 + ["replay"] + ["awareness"] * 2 + ["raw", "sv"]
+                ["valid"] * 3
+                + ["mutated"] * 10
+                + ["replay", "forge"]
+                + ["awareness"] * 2
+                + ["raw", "sv"]
             )
         )
         if kind == "valid":
             payload = data.draw(st.sampled_from(attacker))
         elif kind == "replay":  # the peer's own updates, re-sent: known, so allowed
             payload = data.draw(st.sampled_from(pool))
+        elif kind == "forge":  # well-formed, new structs under the peer's client id
+            payload = data.draw(st.sampled_from(forged))
         elif kind == "mutated":
             payload = mutate(data, data.draw(st.sampled_from(attacker + pool)), pool)
         elif kind == "awareness":
@@ -232,6 +243,16 @@ class Harness:
         )
 
 
+def frame_kind(frame: bytes) -> str:
+    try:
+        message = protocol.parse_message(frame)
+    except protocol.ProtocolError:
+        return "not a protocol message"
+    if isinstance(message, protocol.SyncUpdate | protocol.SyncStep2):
+        return "update (past framing)"
+    return type(message).__name__
+
+
 def refusal_kind(close: dict) -> str:
     reason = close.get("reason", "")
     if "another account" in reason:
@@ -267,12 +288,15 @@ async def run_example(document_id: str, attacker_user, peer_user, data) -> None:
     attacker = []
     for client in ATTACKER_CLIENTS:
         attacker += honest_updates(client, data.draw(edits), base=peer_doc.get_update())
+    forged = honest_updates(PEER_CLIENT, data.draw(edits), base=peer_doc.get_update())
     hostile = Harness(room, attacker_user)
     await hostile.connect()
     # Some of the attacker's honest updates arrive out of order: missing dependencies.
-    for frame in frames_for(data, attacker, pool):
+    COUNTING["on"] = True
+    for frame in frames_for(data, attacker, pool, forged):
         before = room.doc.get_update()
         STATS["frames"] += 1
+        STATS["kind: " + frame_kind(frame)] += 1
         try:
             close = await hostile.send(frame)
         except BaseException as exc:  # noqa: BLE001 (a crash is what we count)
@@ -294,6 +318,7 @@ async def run_example(document_id: str, attacker_user, peer_user, data) -> None:
             raise AssertionError(f"a refused frame changed the document: {frame.hex()}")
         # Nobody but the peer speaks for the peer's presence.
         assert room.awareness.states.get(PEER_CLIENT) == peer_state
+    COUNTING["on"] = False
     # The peer still converges: what was relayed to it (after commit) makes its doc the room's.
     assert await room.flush(10)
     for frame in peer.frames:
@@ -301,6 +326,9 @@ async def run_example(document_id: str, attacker_user, peer_user, data) -> None:
         if isinstance(message, protocol.SyncUpdate):
             peer_doc.apply_update(message.update)
     assert state_vector(peer_doc.get_state()) == state_vector(room.doc.get_state())
+    for root in ("t", "m"):
+        kind = Text if root == "t" else Map
+        assert peer_doc.get(root, type=kind).to_py() == room.doc.get(root, type=kind).to_py()
     assert state_vector(room.doc.get_state()) == room._state_cache.current(room.doc)
     # The stored log loads into the same document, and compacts.
     loaded, _seq = await database_sync_to_async(store.doc_load)(document_id=document_id)
@@ -322,15 +350,15 @@ def quiet_audit(monkeypatch):
 def test_fuzz_frames_through_the_consumer(ann, bob, quiet_audit, record_property):
     loop = asyncio.new_event_loop()
     # A refused frame's mutations applied through apply_safely count as "reached pycrdt".
-    reached = Counter()
+    reached = REACHED
     real_apply, real_check = rooms.apply_safely, rooms.check_update
 
     def counting_apply(doc, update):
-        reached["apply"] += 1
+        reached["apply"] += COUNTING["on"]
         return real_apply(doc, update)
 
     def counting_check(update, **kwargs):
-        reached["guard"] += 1
+        reached["guard"] += COUNTING["on"]
         return real_check(update, **kwargs)
 
     rooms.apply_safely, rooms.check_update = counting_apply, counting_check
@@ -341,6 +369,9 @@ def test_fuzz_frames_through_the_consumer(ann, bob, quiet_audit, record_property
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
+            # No shrinking: every assertion names the offending frame, and shrinking a
+            # stateful run through a database takes minutes.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate],
         )
         @given(data=st.data())
         def example(data):

@@ -5,8 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.apps import apps
 from django.db import connection
@@ -623,9 +622,8 @@ def test_restore_is_sent_to_live_rooms_as_one_update(document, written, ann):
     async def restore_and_receive():
         channel = await layer.new_channel(prefix="room.")
         await layer.group_add(room_group(document.pk), channel)
-        await database_sync_to_async(history.version_restore)(
-            document=document, seq=seqs[0], user=ann
-        )
+        # sync_to_async, not database_sync_to_async: that would close the test's connection.
+        await sync_to_async(history.version_restore)(document=document, seq=seqs[0], user=ann)
         return await layer.receive(channel)
 
     message = async_to_sync(restore_and_receive)()

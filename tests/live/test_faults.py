@@ -265,6 +265,11 @@ def test_updates_relayed_during_a_database_outage_survive_their_process(make_clu
     try:
         for client in (author, reader):
             client.call("wait_synced", timeout=20)
+        # Both presences settled (their first awareness claims an id in the database).
+        author.call("set_awareness", state={"user": {"name": "a"}, "cursor": 1})
+        reader.call("set_awareness", state={"user": {"name": "r"}, "cursor": 2})
+        for client in (author, reader):
+            client.call("wait_peers", count=1, timeout=20)
         cluster.db_proxy.cut()
         tokens = [f"only-in-memory-{i}" for i in range(20)]
         for token in tokens:
@@ -273,8 +278,13 @@ def test_updates_relayed_during_a_database_outage_survive_their_process(make_clu
         # The author's process dies with them unwritten, and its client never comes back.
         first.kill9()
         author.close()
+        # The second process adopts them after PEER_TIMEOUT, the database still down...
+        deadline = time.monotonic() + 30
+        while "adopting 20 uncommitted updates" not in second.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the second process never adopted them"
+            time.sleep(0.2)
+        # ...and writes them once it is back.
         cluster.db_proxy.restore()
-        # The second process adopts them after PEER_TIMEOUT and writes them.
         deadline = time.monotonic() + 40
         while True:
             content = second.content(cluster.token, cluster.document_id)
@@ -283,7 +293,6 @@ def test_updates_relayed_during_a_database_outage_survive_their_process(make_clu
             assert time.monotonic() < deadline, content
             time.sleep(0.5)
         assert_exactly_once(content.split("\n"), tokens)
-        assert "adopting 20 uncommitted updates" in second.log_path.read_text(errors="replace")
     finally:
         author.close()
         reader.close()
