@@ -133,6 +133,16 @@ class ClientIdOwners:
                 raise ForeignClientId(client_id)
         return unknown
 
+    def repeats_others(
+        self, *, user_id: int | None, shape: UpdateShape, state: dict[int, int]
+    ) -> bool:
+        """Whether ``shape`` carries structs the document already has under an id that is
+        not ``user_id``'s (honest step 2s never do: they start at the server's clocks)."""
+        return any(
+            start < state.get(client, 0) and self.owners.get(client, _UNKNOWN) != user_id
+            for client, (start, _end) in shape.groups.items()
+        )
+
     def claim_in_memory(self, *, user_id: int | None, client_ids: list[int]) -> None:
         """Claim without the database (a caller that has none; the socket path claims in
         the database first, see Room.receive_update)."""

@@ -53,7 +53,8 @@ MAX_BATCH = 2000
 # Updates above this size are checked and applied off the event loop (Room.receive_update).
 LARGE_UPDATE_BYTES = 64 * 1024
 # Diagnostic switch for bench/large_documents.py's "before" run: keep the heavy pycrdt work
-# of sync (encoding sync step 2, applying large updates) on the event loop, as it once was.
+# of sync (encoding sync step 2, applying large updates) on the event loop and encode for
+# every joiner, as it once was.
 HEAVY_WORK_ON_LOOP = os.environ.get("COLLAB_HEAVY_WORK_ON_LOOP") == "1"
 # The state vector of a client that has nothing yet (no client ids).
 EMPTY_STATE_VECTOR = b"\x00"
@@ -118,8 +119,9 @@ class _Queued:
     pending: store.PendingUpdate
     sender: Connection | None
     relayed: bool = False
-    # Relayed to other processes before it was committed (the database was down).
-    relayed_uncommitted: bool = False
+    # Numbered when relayed to other processes before it was committed (the database
+    # was down); 0 otherwise.
+    uncommitted_no: int = 0
 
 
 @dataclass(slots=True)
@@ -129,7 +131,8 @@ class _Peer:
     last_heard: float
     # Awareness client ids whose latest state came through that process.
     client_ids: set = field(default_factory=set)
-    # Updates it relayed before committing them, oldest first: ours to write if it dies.
+    # (number, PendingUpdate) it relayed before committing them, oldest first: ours to
+    # write if it dies.
     uncommitted: list = field(default_factory=list)
 
 
@@ -171,6 +174,7 @@ class Room:
         self.repaired_updates = 0
         self._peers: dict[str, _Peer] = {}
         self._last_group_send = 0.0
+        self._uncommitted_relays = 0
         # pycrdt Docs are not thread-safe, and heavy work on self.doc runs in a worker
         # thread (_off_loop): every coroutine that touches the doc holds this lock.
         self._doc_lock = asyncio.Lock()
@@ -298,7 +302,7 @@ class Room:
             else:
                 version = self._doc_version
                 update = await self._off_loop(diff_safely, self.doc, state_vector)
-                if fresh and len(update) > LARGE_UPDATE_BYTES:
+                if fresh and len(update) > LARGE_UPDATE_BYTES and not HEAVY_WORK_ON_LOOP:
                     self._full_update = (version, update)
         await conn.send_frame(protocol.sync_step2_message(update))
 
@@ -389,6 +393,14 @@ class Room:
         """Bookkeeping after a client's update is in the Doc: claim, cache, queue for the store."""
         self._doc_changed()
         self.client_id_owners.claim_in_memory(user_id=conn.user_id, client_ids=unknown)
+        state_before = self._state_cache.encoded
+        if self.client_id_owners.repeats_others(
+            user_id=conn.user_id, shape=shape, state=self._state_cache.state
+        ):
+            # It re-sends structs of other accounts the room already has. Yjs ignored them
+            # here, but stored or relayed as sent, possibly altered copies would reach a
+            # copy that lacks the originals (another process): keep only what was new.
+            update = self.doc.get_update(state_before)
         self._state_cache.advanced(self.doc, shape)
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
         self._queue.append(_Queued(pending, conn))
@@ -515,33 +527,42 @@ class Room:
         """Pass entries on; seqs is the log range they were committed as (None: not yet).
 
         Committed relays carry their seqs, so other processes know which rows they hold
-        (anti-entropy fetches only the others) and how many of this process's earlier
-        uncommitted relays are now on disk ("settles").
+        (anti-entropy fetches only the others), and the highest number of this process's
+        earlier uncommitted relays now on disk ("settled": commits follow relay order).
         """
         updates = []
         authors = []
-        settles = 0
+        numbers = []
+        settled = 0
         for entry in entries:
             if entry.relayed:
-                if entry.relayed_uncommitted and seqs is not None:
-                    settles += 1
+                if seqs is not None:
+                    settled = max(settled, entry.uncommitted_no)
                 continue
             entry.relayed = True
-            entry.relayed_uncommitted = seqs is None
+            if seqs is None:
+                self._uncommitted_relays += 1
+                entry.uncommitted_no = self._uncommitted_relays
+                numbers.append(entry.uncommitted_no)
             updates.append(entry.pending.data)
             authors.append(entry.pending.author_id)
             await self._send_local(protocol.update_message(entry.pending.data), entry.sender)
         if seqs is None:
             if updates:
                 await self._group_send(
-                    {"type": "room.update", "updates": updates, "uncommitted": authors}
+                    {
+                        "type": "room.update",
+                        "updates": updates,
+                        "uncommitted": numbers,
+                        "authors": authors,
+                    }
                 )
         elif updates:
             await self._group_send(
-                {"type": "room.update", "updates": updates, "seqs": seqs, "settles": settles}
+                {"type": "room.update", "updates": updates, "seqs": seqs, "settled": settled}
             )
         else:
-            await self._group_send({"type": "room.committed", "seqs": seqs, "settles": settles})
+            await self._group_send({"type": "room.committed", "seqs": seqs, "settled": settled})
 
     # ----------------------------------------------------------------- writer
 
@@ -659,7 +680,8 @@ class Room:
         frames = []
         kind = message.get("type")
         if kind == "room.update":
-            uncommitted_authors = message.get("uncommitted")
+            numbers = message.get("uncommitted")
+            authors = message.get("authors") or []
             for index, update in enumerate(message.get("updates", [])):
                 try:
                     apply_safely(self.doc, update)
@@ -668,11 +690,10 @@ class Room:
                     continue
                 self._doc_changed()
                 frames.append(protocol.update_message(update))
-                if peer is not None and isinstance(uncommitted_authors, list):
-                    author = (
-                        uncommitted_authors[index] if index < len(uncommitted_authors) else None
-                    )
-                    peer.uncommitted.append(store.PendingUpdate(update, author, timezone.now()))
+                if peer is not None and isinstance(numbers, list) and index < len(numbers):
+                    author = authors[index] if index < len(authors) else None
+                    pending = store.PendingUpdate(update, author, timezone.now())
+                    peer.uncommitted.append((numbers[index], pending))
             self._committed_elsewhere(peer, message)
         elif kind == "room.committed":
             self._committed_elsewhere(peer, message)
@@ -708,10 +729,10 @@ class Room:
         seqs = message.get("seqs")
         if isinstance(seqs, (list, tuple)) and len(seqs) == 2:
             self._mark_applied(int(seqs[0]), int(seqs[1]))
-        settles = message.get("settles")
-        if peer is not None and isinstance(settles, int) and settles > 0:
-            # A process commits in the order it relayed: its oldest uncommitted are on disk.
-            del peer.uncommitted[:settles]
+        settled = message.get("settled")
+        if peer is not None and isinstance(settled, int) and settled > 0:
+            # Numbers, not counts: a relay lost on the way must not settle another one.
+            peer.uncommitted = [(n, p) for n, p in peer.uncommitted if n > settled]
 
     def _mark_applied(self, first: int, last: int) -> None:
         """Log rows first..last are in self.doc; advance the contiguous mark over them."""
@@ -811,7 +832,7 @@ class Room:
                     len(peer.uncommitted),
                     self.document_id,
                 )
-                self._queue.extend(_Queued(p, None, relayed=True) for p in peer.uncommitted)
+                self._queue.extend(_Queued(p, None, relayed=True) for _n, p in peer.uncommitted)
                 self._wake.set()
             ghosts = [
                 cid

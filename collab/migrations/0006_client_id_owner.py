@@ -6,8 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    # 0005_backfill_edit_sessions did not exist yet when this was written; the lead
-    # re-points this dependency once it lands.
     dependencies = [
         ("collab", "0005_backfill_edit_sessions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -5,13 +5,22 @@
 //   4401  not signed in              -> keep editing locally; "sign in again" + Reconnect
 //   4403  no access / access revoked -> read-only, "You no longer have access..."
 //   4404  document deleted           -> read-only, "This document was deleted"
+//   4413  a frame too big            -> read-only, "too large" + the reason, a Reload button
+//   4429  too many updates/sockets   -> read-only, "too many" + the reason, a Reload button
 //   other 4400-4499                  -> read-only, the server's reason, a Reload button
+//   4008  idle for too long          -> y-websocket reconnects by itself (badge: reconnecting…)
 // y-websocket 3.1 itself stops reconnecting after any 44xx code; 4100 and the rest retry.
 
 export const ROLE_CHANGED = 4100
 export const NOT_SIGNED_IN = 4401
 export const FORBIDDEN = 4403
 export const DELETED = 4404
+
+// Socket limits (docs/security.md): said in words, the server's reason follows.
+const LIMIT_TEXT = {
+  4413: 'The server refused a change that is too large',
+  4429: 'The server refused: too many changes or connections at once',
+}
 
 // What #editor-status said before the badges existed (kept for scripts and older tests).
 const LEGACY_REASON = { 4401: 'not signed in', 4403: 'no access', 4404: 'document deleted' }
@@ -174,7 +183,7 @@ export function trackConnection ({
       const button = el('button', { type: 'button', class: 'editor-alert__action', 'data-action': 'reload' }, 'Reload')
       button.addEventListener('click', () => window.location.reload())
       showAlert('refused', [
-        el('strong', {}, 'The server closed the connection'),
+        el('strong', {}, LIMIT_TEXT[code] || 'The server closed the connection'),
         document.createTextNode(reason ? ` (${reason}). ` : '. '),
         button,
       ])

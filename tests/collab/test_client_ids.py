@@ -16,8 +16,13 @@ from collab.models import ClientIdOwner
 from collab.rooms import MissingDependencies, RoomRegistry
 from collab.update_guard import UpdateRejected, check_update
 
-from .test_consumers import doc_setup, open_socket, rooms_settled  # noqa: F401 (fixtures)
+from . import test_consumers
+from .test_consumers import open_socket
 from .test_rooms import FakeConnection
+
+# The consumer tests' fixtures (a document with members and cookies; rooms settled).
+doc_setup = test_consumers.doc_setup
+rooms_settled = test_consumers.rooms_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,6 +141,25 @@ async def test_resync_carrying_other_peoples_known_edits_is_allowed(room, ann, b
     assert room.client_id_owners.owners == {201: ann.pk, 202: bob.pk}
 
 
+async def test_altered_copies_of_known_structs_are_neither_stored_nor_relayed(room, ann, bob):
+    ann_conn, bob_conn = FakeConnection(ann.pk), FakeConnection(bob.pk)
+    ann_doc = text_doc(251)
+    await room.receive_update(ann_conn, edit(ann_doc, "real"))
+    # Bob re-sends ann's clocks with other content, plus an edit of his own.
+    fake = text_doc(251)
+    fake["t"] += "FAKE"
+    bob_doc = text_doc(252)
+    bob_doc.apply_update(fake.get_update())
+    edit(bob_doc, "!")
+    await room.receive_update(bob_conn, bob_doc.get_update())
+    assert str(room.doc.get("t", type=Text)) == "real!"  # Yjs kept ann's structs
+    stored = room._queue[-1].pending.data
+    assert b"FAKE" not in stored
+    replica = text_doc(253)
+    replica.apply_update(stored)  # a copy lacking ann's structs gets only bob's
+    assert "FAKE" not in str(replica["t"])
+
+
 async def test_a_changed_client_id_is_claimed_by_its_writer(room, ann):
     conn = FakeConnection(ann.pk)
     doc = text_doc(301)
@@ -232,9 +256,7 @@ async def test_a_socket_speaks_only_for_its_own_awareness_id(doc_setup):
     await ann.sync()
     ann_id = ann.doc.client_id
     ann.awareness.set_local_state({"user": {"name": "A"}, "cursor": 1})
-    await ann.send(
-        protocol.awareness_message(ann.awareness.encode_awareness_update([ann_id]))
-    )
+    await ann.send(protocol.awareness_message(ann.awareness.encode_awareness_update([ann_id])))
     await ann.drain(0.2)
     bob = await open_socket(doc_setup, "bob")
     await bob.sync()

@@ -15,13 +15,12 @@ from collab.limits import (
     close_when_idle,
 )
 
-from .test_consumers import (  # noqa: F401 (fixtures)
-    doc_setup,
-    flushed,
-    open_socket,
-    rooms_settled,
-    stored_updates,
-)
+from . import test_consumers
+from .test_consumers import flushed, open_socket, stored_updates
+
+# The consumer tests' fixtures (a document with members and cookies; rooms settled).
+doc_setup = test_consumers.doc_setup
+rooms_settled = test_consumers.rooms_settled
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -179,7 +179,13 @@ async def test_a_silent_process_loses_its_presence_and_its_uncommitted_updates_a
         }
     )
     room._handle_layer_message(
-        {"type": "room.update", "origin": dead, "updates": [update], "uncommitted": [ann.pk]}
+        {
+            "type": "room.update",
+            "origin": dead,
+            "updates": [update],
+            "uncommitted": [1],
+            "authors": [ann.pk],
+        }
     )
     assert their.client_id in room.awareness.states
     assert await _wait_for(lambda: their.client_id not in room.awareness.states)
@@ -207,16 +213,21 @@ async def test_a_committed_relay_settles_what_was_relayed_uncommitted(ann, fast_
     registry = RoomRegistry()
     room = await registry.acquire(document.pk)
     alive = "live-process"
-    update = _text_update(None, "later")
+    second = _text_update(None, "two")
+    # Its relay of update 1 was lost (Redis blip); update 2 arrived, still uncommitted.
     room._handle_layer_message(
-        {"type": "room.update", "origin": alive, "updates": [update], "uncommitted": [ann.pk]}
+        {"type": "room.update", "origin": alive, "updates": [second], "uncommitted": [2]}
     )
-    assert len(room._peers[alive].uncommitted) == 1
+    # It committed update 1 only: update 2 must stay ours to write should it die.
     room._handle_layer_message(
-        {"type": "room.committed", "origin": alive, "seqs": [1, 1], "settles": 1}
+        {"type": "room.committed", "origin": alive, "seqs": [1, 1], "settled": 1}
+    )
+    assert [n for n, _ in room._peers[alive].uncommitted] == [2]
+    room._handle_layer_message(
+        {"type": "room.committed", "origin": alive, "seqs": [2, 2], "settled": 2}
     )
     assert room._peers[alive].uncommitted == []
-    assert room.applied_seq == 1
+    assert room.applied_seq == 2
     await registry.release(room)
 
 
@@ -282,5 +293,32 @@ def test_compaction_runs_in_one_process_at_a_time_on_postgresql(ann):
         assert store.snapshot_compact(document_id=document.pk, min_tail=1) == 3
     finally:
         other.close()
+    loaded, seq = store.doc_load(document_id=document.pk)
+    assert seq == 3 and sorted(str(loaded.get("t", type=Text)).split()) == ["0", "1", "2"]
+
+
+def test_an_interrupted_compaction_leaves_the_document_loadable(ann, monkeypatch):
+    from pycrdt import Text
+
+    from collab.models import DocumentSnapshot
+
+    document = services.document_create(owner=ann, title="Interrupted")
+    updates = [
+        store.PendingUpdate(_text_update(None, f"{i} "), ann.pk, timezone.now()) for i in range(3)
+    ]
+    store.updates_append(document_id=document.pk, updates=updates)
+    real_load = store.doc_load
+
+    def dying_load(**kwargs):
+        real_load(**kwargs)
+        raise MemoryError("the process dies while building the snapshot")
+
+    monkeypatch.setattr(store, "doc_load", dying_load)
+    with pytest.raises(MemoryError):
+        store.snapshot_compact(document_id=document.pk, min_tail=1)
+    monkeypatch.setattr(store, "doc_load", real_load)
+    assert not DocumentSnapshot.objects.filter(document_id=document.pk).exists()
+    # Nothing half-written, and the lock went with the transaction: the next one works.
+    assert store.snapshot_compact(document_id=document.pk, min_tail=1) == 3
     loaded, seq = store.doc_load(document_id=document.pk)
     assert seq == 3 and sorted(str(loaded.get("t", type=Text)).split()) == ["0", "1", "2"]
