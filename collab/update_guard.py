@@ -114,6 +114,10 @@ class UpdateShape:
     # Where Skip structs start: a Skip marks clocks the update does not carry, so what
     # follows it cannot integrate until someone sends them (yjs/yrs keep it pending).
     skips: tuple[tuple[int, int], ...] = ()
+    # An item of the update that (through origins, parents and its own client's earlier
+    # clocks) depends on itself: yrs cannot integrate it and keeps it pending (e.g. an
+    # origin pointing at a later clock of the same client). None when there is none.
+    cycle_at: tuple[int, int] | None = None
 
     def missing_dependencies(self, state: dict[int, int]) -> list[tuple[int, int]]:
         """What this update needs that a document with state vector ``state`` lacks.
@@ -125,6 +129,8 @@ class UpdateShape:
         # Where each client's known clocks end once this update's own groups are in.
         known = dict(state)
         missing = list(self.skips)
+        if self.cycle_at is not None:
+            missing.append(self.cycle_at)
         for client, (start, end) in self.groups.items():
             have = state.get(client, 0)
             if start > have:
@@ -585,6 +591,7 @@ def _scan(update: bytes, max_depth: int) -> dict:
         item_id for item_id in named if _find_item(starts, ends, item_id) is None
     )
     shape = UpdateShape(
+        cycle_at=_first_cycle(starts, ends, links),
         groups={c: (group_starts[c], group_ends[c]) for c in group_ends},
         references=references,
         deletes=tuple(deletes),
@@ -596,6 +603,50 @@ def _scan(update: bytes, max_depth: int) -> dict:
         "delete_ranges": n_delete_ranges,
         "shape": shape,
     }
+
+
+def _first_cycle(starts, ends, links) -> tuple[int, int] | None:
+    """The id of an item on a dependency cycle, or None.
+
+    An item waits for the previous item of its client (yrs integrates a client's structs in
+    clock order) and for the items its origins or parent name inside the update. Iterative
+    three-colour depth-first search: linear, no recursion.
+    """
+    state: dict[tuple[int, int], int] = {}  # 1 on the stack, 2 done
+
+    def dependencies(node):
+        client, i = node
+        deps = [(client, i - 1)] if i > 0 else []
+        link = links[client][i]
+        if link is not _ROOT:
+            for item_id in link[1:]:
+                if item_id is not None:
+                    found = _find_item(starts, ends, item_id)
+                    if found is not None:
+                        deps.append(found)
+        return deps
+
+    for client, c_starts in starts.items():
+        for i in range(len(c_starts)):
+            root = (client, i)
+            if root in state:
+                continue
+            state[root] = 1
+            stack = [(root, iter(dependencies(root)))]
+            while stack:
+                node, pending = stack[-1]
+                for dep in pending:
+                    mark = state.get(dep)
+                    if mark == 1:
+                        return dep[0], starts[dep[0]][dep[1]]
+                    if mark is None:
+                        state[dep] = 1
+                        stack.append((dep, iter(dependencies(dep))))
+                        break
+                else:
+                    state[node] = 2
+                    stack.pop()
+    return None
 
 
 def _find_item(starts, ends, item_id):

@@ -5,6 +5,23 @@ import os
 import pytest
 
 
+def clear_cache() -> None:
+    """Forget this process's cache keys (allauth's rate-limit counters). In a shared Redis
+    only those: Django's RedisCache.clear() is FLUSHDB, which would also wipe other test
+    processes' counters mid-test and the channel layer's keys."""
+    from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
+
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        client = cache._cache.get_client(None, write=True)
+        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*"))
+        if keys:
+            client.delete(*keys)
+    else:
+        cache.clear()
+
+
 @pytest.fixture
 def make_user(db):
     from allauth.account.models import EmailAddress

@@ -1,23 +1,12 @@
 """Fixtures for account tests: verified users and a clean cache for allauth's rate limits."""
 
 import pytest
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
+
+from tests.conftest import clear_cache
 
 PASSWORD = "correct-horse-battery-staple"
 
-
-def clear_cache() -> None:
-    """Forget this process's cache keys; in a shared Redis, only those (FLUSHDB would wipe
-    the channel layer and other test processes' keys)."""
-    cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        client = cache._cache.get_client(None, write=True)
-        keys = list(client.scan_iter(match=f"{cache.key_prefix}:*"))
-        if keys:
-            client.delete(*keys)
-    else:
-        cache.clear()
+__all__ = ["PASSWORD", "clear_cache"]
 
 
 @pytest.fixture(autouse=True)

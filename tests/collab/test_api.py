@@ -6,7 +6,6 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
@@ -15,6 +14,7 @@ from accounts.models import User
 from accounts.services import access_token_create
 from collab import selectors, services, store
 from collab.models import Document, DocumentUpdate, Invitation, Membership
+from tests.conftest import clear_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -24,9 +24,9 @@ PASSWORD = "correct-horse-battery-staple"
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # allauth's rate limits live in the cache.
-    cache.clear()
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 def bearer(user) -> dict:

@@ -83,6 +83,18 @@ def test_a_group_starting_past_the_known_clock_is_pending():
     assert check_update(later).missing_dependencies({9: 1}) == []
 
 
+def test_an_item_depending_on_itself_counts_as_missing():
+    # "ab", then "X" and "Y" inserted, one update; one byte changed so the item at clock 1
+    # names (5, 1) itself as origin: yrs keeps it (and all after it) pending.
+    honest = bytes.fromhex("010405000401017401618405000162c4050005010158440500015900")
+    forward = bytes.fromhex("010405000401017401618405010162c4050005010158440500015900")
+    assert check_update(honest).missing_dependencies({}) == []
+    assert check_update(forward).missing_dependencies({}) == [(5, 1)]
+    applied = Doc()
+    applied.apply_update(forward)
+    assert state_vector(applied.get_state()) == {5: 1}  # what the check predicts
+
+
 def test_state_vector_cache_follows_applied_updates_and_foreign_changes():
     server = Doc()
     cache = StateVectorCache()

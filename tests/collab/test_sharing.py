@@ -5,12 +5,12 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 
 from accounts.models import User
 from collab import selectors, services
 from collab.models import Document, Invitation, Membership
+from tests.conftest import clear_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -22,9 +22,9 @@ CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
 @pytest.fixture(autouse=True)
 def _clear_cache():
     # allauth's rate limits live in the cache.
-    cache.clear()
+    clear_cache()
     yield
-    cache.clear()
+    clear_cache()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.browser
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
+BADGE_STATE = "() => document.getElementById('connection-state').dataset.state"
 SERVICE_WORKER_READY = """() => navigator.serviceWorker && navigator.serviceWorker.controller
   ? caches.open('collab-offline-v1').then(c => c.match(location.pathname)).then(Boolean)
   : false"""
@@ -47,7 +48,7 @@ def test_offline_reload_edit_and_merge(browser, e2e_server):
     ann.set_offline(True)
     assert ann.reload() == 200
     ann.wait("editorText", equals="Written online.", timeout=15)
-    ann.wait(fn="() => document.getElementById('connection-state').dataset.state", equals="offline")
+    ann.wait(fn=BADGE_STATE, equals="offline")
     assert ann.text("#connection-state") == "offline"
 
     ann.click("#editor .ProseMirror")
@@ -69,7 +70,7 @@ def test_offline_reload_edit_and_merge(browser, e2e_server):
     merged = "Bob meanwhile. Written online. Ann offline."
     ann.wait("editorText", equals=merged, timeout=20)
     bob.wait("editorText", equals=merged, timeout=20)
-    ann.wait(fn="() => document.getElementById('connection-state').dataset.state", equals="connected")
+    ann.wait(fn=BADGE_STATE, equals="connected")
     status, body = e2e_server.api(
         "GET", f"/api/documents/{document_id}/content?format=text", e2e_server.tokens["ann"]
     )

@@ -89,6 +89,16 @@ class LiveServer:
             "DATABASE_URL": database.url,
             "CHANNEL_PREFIX": f"live{uuid.uuid4().hex[:8]}",
             "PYTHONUNBUFFERED": "1",
+            # Live tests replay editing traces at thousands of updates a second, far above
+            # the per-socket limits (tests/live/test_hostile.py tests those on a server of
+            # its own): lift them here.
+            "COLLAB_UPDATES_PER_SECOND": "1000000",
+            "COLLAB_UPDATE_BURST": "1000000",
+            "COLLAB_FRAMES_PER_SECOND": "1000000",
+            "COLLAB_FRAME_BURST": "1000000",
+            # Fan-out tests open many sockets as one account.
+            "COLLAB_MAX_CONNECTIONS_PER_USER": "100000",
+            "COLLAB_MAX_CONNECTIONS_PER_DOCUMENT": "100000",
             **(extra_env or {}),
         }
 
