@@ -166,6 +166,8 @@ class Room:
         self._state_cache = StateVectorCache()
         self._awareness_id: dict[Connection, int] = {}
         self._resync_requests: dict[Connection, int] = {}
+        # Client id -> user id claimed while the database was down (see _claim).
+        self._unsaved_claims: dict[int, int | None] = {}
         # Anti-entropy: every log row up to applied_seq is in self.doc; _seen_seqs holds
         # the rows above it that are too (committed here or relayed with their seqs).
         self.applied_seq = 0
@@ -344,9 +346,7 @@ class Room:
                     user_id=conn.user_id, shape=shape, state=state
                 )
                 if unknown:
-                    await database_sync_to_async(self.client_id_owners.claim)(
-                        user_id=conn.user_id, client_ids=unknown
-                    )
+                    await self._claim(conn, unknown)
             try:
                 if large:
                     unknown = self._admit(conn, shape)
@@ -356,6 +356,37 @@ class Room:
                     self.accept_update(conn, update, shape=shape)
             except MissingDependencies as exc:
                 await self._request_resync(conn, exc)
+
+    async def _claim(self, conn: Connection, client_ids: list[int]) -> None:
+        """Record the socket's account as owner of new client ids, in the database first.
+
+        With the database down the claim holds in this process (accept_update claims in
+        memory) and `_save_claims` writes it once the database is back: edits keep flowing
+        through an outage, as they do for the update log itself.
+        """
+        try:
+            await database_sync_to_async(self.client_id_owners.claim)(
+                user_id=conn.user_id, client_ids=client_ids
+            )
+        except DatabaseError:
+            logger.warning(
+                "could not record owners of client ids %s of %s; kept in memory until the "
+                "database is back",
+                client_ids,
+                self.document_id,
+            )
+            for client_id in client_ids:
+                self._unsaved_claims.setdefault(client_id, conn.user_id)
+
+    async def _save_claims(self) -> None:
+        """Write the client id claims made while the database was down."""
+        for client_id, user_id in list(self._unsaved_claims.items()):
+            # claim() keeps whoever the database already records: if another process
+            # claimed the id meanwhile, its owner wins from now on.
+            await database_sync_to_async(self.client_id_owners.claim)(
+                user_id=user_id, client_ids=[client_id]
+            )
+            self._unsaved_claims.pop(client_id, None)
 
     async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
         asked = self._resync_requests.get(conn, 0) + 1
@@ -766,7 +797,14 @@ class Room:
             await asyncio.sleep(_setting("ANTI_ENTROPY_INTERVAL", 2.0))
             # Each step on its own: with the database down, dead processes' cursors must
             # still go and their uncommitted updates still be adopted.
-            for step in (self._announce, self._repair, self._expire_peers, self._expire_awareness):
+            steps = (
+                self._announce,
+                self._repair,
+                self._expire_peers,
+                self._expire_awareness,
+                self._save_claims,
+            )
+            for step in steps:
                 try:
                     await step()
                 except asyncio.CancelledError:

@@ -322,3 +322,54 @@ def test_an_interrupted_compaction_leaves_the_document_loadable(ann, monkeypatch
     assert store.snapshot_compact(document_id=document.pk, min_tail=1) == 3
     loaded, seq = store.doc_load(document_id=document.pk)
     assert seq == 3 and sorted(str(loaded.get("t", type=Text)).split()) == ["0", "1", "2"]
+
+
+async def test_new_client_ids_are_claimed_in_memory_while_the_database_is_down(
+    ann, bob, fast_rounds, monkeypatch
+):
+    """A client whose first edit uses a new id during an outage keeps editing; the claim
+    is written once the database is back, and then guards the id like any other."""
+    from django.db import OperationalError
+    from pycrdt import Doc, Text
+
+    from collab.client_ids import ClientIdOwners
+    from collab.models import ClientIdOwner
+    from collab.update_guard import UpdateRejected
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Outage")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    conn = FakeConnection(ann.pk)
+    await room.join(conn)
+    real_claim = ClientIdOwners.claim
+    outage = {"on": True}
+
+    def claim(self, **kwargs):
+        if outage["on"]:
+            raise OperationalError("database down")
+        return real_claim(self, **kwargs)
+
+    monkeypatch.setattr(ClientIdOwners, "claim", claim)
+    doc = Doc()
+    doc["t"] = text = Text()
+    text += "typed during the outage"
+    await room.receive_update(conn, doc.get_update())
+    assert str(room.doc.get("t", type=Text)) == "typed during the outage"
+    assert not getattr(conn, "closed", None)
+    assert not await sync_to_async(ClientIdOwner.objects.filter(client_id=doc.client_id).exists)()
+
+    outage["on"] = False
+    found = await _wait_for(lambda: doc.client_id not in room._unsaved_claims, rounds=300)
+    assert found
+    owner = await sync_to_async(
+        lambda: ClientIdOwner.objects.get(document_id=document.pk, client_id=doc.client_id).user_id
+    )()
+    assert owner == ann.pk
+    # Someone else writing under Ann's id is refused, as for a claim made online.
+    forger = FakeConnection(bob.pk)
+    before = doc.get_state()
+    text += " forged"
+    with pytest.raises(UpdateRejected):
+        room.accept_update(forger, doc.get_update(before))
+    await room.leave(conn)
+    await registry.release(room)
