@@ -165,7 +165,12 @@ class Room:
         self.client_id_owners = ClientIdOwners(self.document_id)
         self._state_cache = StateVectorCache()
         self._awareness_id: dict[Connection, int] = {}
-        self._resync_requests: dict[Connection, int] = {}
+        # Missing-dependency refusals per socket: (first, last step 1 sent, count), and the
+        # sockets to ask again once the room's state advances (see _request_resync).
+        self._resync_requests: dict[Connection, tuple[float, float, int]] = {}
+        self._resync_waiting: set[Connection] = set()
+        # Relayed updates waiting for their dependencies (see _held_back).
+        self._held_updates: list[bytes] = []
         # Client id -> user id claimed while the database was down (see _claim).
         self._unsaved_claims: dict[int, int | None] = {}
         # Anti-entropy: every log row up to applied_seq is in self.doc; _seen_seqs holds
@@ -280,6 +285,7 @@ class Room:
         client_ids = self._client_ids.pop(conn, set())
         self._awareness_id.pop(conn, None)
         self._resync_requests.pop(conn, None)
+        self._resync_waiting.discard(conn)
         for client_id in client_ids:
             if self._owner_of_client.get(client_id) is conn:
                 self._owner_of_client.pop(client_id, None)
@@ -389,12 +395,41 @@ class Room:
             self._unsaved_claims.pop(client_id, None)
 
     async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
-        asked = self._resync_requests.get(conn, 0) + 1
-        if asked > settings.COLLAB["MAX_RESYNC_REQUESTS"]:
-            # An honest client fills the gap with its first step 2; this one cannot or will not.
+        """Ask the client for what the room lacks (sync step 1), at most once a second.
+
+        The gap is not always the client's: when a relay was lost the room itself lacks
+        other people's structs until anti-entropy fetches them, and a client's updates
+        carry the structs it holds pending on top of them (Yjs encodes pending structs).
+        So the client is asked again whenever the room's state advances
+        (`_resync_waiting`), and it is closed only when the gap persists: more than
+        MAX_RESYNC_REQUESTS refusals over more than RESYNC_GIVE_UP_SECONDS since the
+        last update of its that was accepted.
+        """
+        now = time.monotonic()
+        first, last, asked = self._resync_requests.get(conn, (now, 0.0, 0))
+        asked += 1
+        if asked > settings.COLLAB["MAX_RESYNC_REQUESTS"] and now - first > _setting(
+            "RESYNC_GIVE_UP_SECONDS", 30.0
+        ):
+            # An honest client fills the gap with its step 2 once the room caught up;
+            # this one cannot or will not.
             raise UpdateRejected("update depends on structs the client never sent") from exc
-        self._resync_requests[conn] = asked
+        self._resync_waiting.add(conn)
+        if now - last < 1.0:
+            self._resync_requests[conn] = (first, last, asked)
+            return
+        self._resync_requests[conn] = (first, now, asked)
         await conn.send_frame(protocol.sync_step1_message(self.doc))
+
+    async def _resync_waiting_clients(self) -> None:
+        """The room's state advanced: ask clients whose updates had a gap to send again."""
+        if not self._resync_waiting:
+            return
+        waiting, self._resync_waiting = self._resync_waiting, set()
+        frame = protocol.sync_step1_message(self.doc)
+        for conn in waiting:
+            if conn in self.connections:
+                await conn.send_frame(frame)
 
     def accept_update(
         self, conn: Connection, update: bytes, *, shape: UpdateShape | None = None
@@ -423,6 +458,8 @@ class Room:
     def _accepted(self, conn: Connection, update: bytes, shape: UpdateShape, unknown) -> None:
         """Bookkeeping after a client's update is in the Doc: claim, cache, queue for the store."""
         self._doc_changed()
+        self._resync_requests.pop(conn, None)
+        self._resync_waiting.discard(conn)
         self.client_id_owners.claim_in_memory(user_id=conn.user_id, client_ids=unknown)
         state_before = self._state_cache.encoded
         if self.client_id_owners.repeats_others(
@@ -714,6 +751,8 @@ class Room:
             numbers = message.get("uncommitted")
             authors = message.get("authors") or []
             for index, update in enumerate(message.get("updates", [])):
+                if self._held_back(update):
+                    continue
                 try:
                     apply_safely(self.doc, update)
                 except ApplyFailed:
@@ -777,11 +816,54 @@ class Room:
             self.applied_seq += 1
             self._seen_seqs.discard(self.applied_seq)
 
+    def _held_back(self, update: bytes) -> bool:
+        """Keep a relayed update whose dependencies the room lacks out of the Doc for now.
+
+        After a lost relay (Redis restarted) newer updates arrive before anti-entropy
+        fetches the older ones. Applied at once they would sit pending in the room's Doc
+        (and in clients' Docs, once forwarded), and pycrdt does not always integrate
+        pending structs when the gap is filled: the room then serves a state without
+        them. Held here, they are applied and forwarded in causal order by
+        `_apply_held` once the gap is filled (the log has them in that order too).
+        """
+        try:
+            shape = check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+        except UpdateRejected:
+            return False  # apply_safely reports it
+        if not shape.missing_dependencies(self._state_cache.current(self.doc)):
+            return False
+        self._held_updates.append(update)
+        return True
+
+    def _apply_held(self) -> list[bytes]:
+        """Apply held relayed updates whose dependencies are now in the Doc; their frames."""
+        frames = []
+        progress = True
+        while progress and self._held_updates:
+            progress = False
+            for update in list(self._held_updates):
+                shape = check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+                if shape.missing_dependencies(self._state_cache.current(self.doc)):
+                    continue
+                self._held_updates.remove(update)
+                try:
+                    apply_safely(self.doc, update)
+                except ApplyFailed:
+                    logger.exception("a held update from another process did not apply")
+                    continue
+                self._doc_changed()
+                frames.append(protocol.update_message(update))
+                progress = True
+        return frames
+
     async def _relay_remote(self, message: dict) -> None:
         async with self._doc_lock:
             frames = self._handle_layer_message(message)
+            frames += self._apply_held()
         for frame in frames:
             await self._send_local(frame, exclude=None)
+        if frames:
+            await self._resync_waiting_clients()
 
     # ------------------------------------------------------------ anti-entropy
 
@@ -846,6 +928,7 @@ class Room:
                     continue
                 self._doc_changed()
                 frames.append(protocol.update_message(data))
+            frames += self._apply_held()
         self._mark_applied(self.applied_seq + 1, upto)
         if frames:
             self.repaired_updates += len(frames)
@@ -854,6 +937,7 @@ class Room:
             )
             for frame in frames:
                 await self._send_local(frame, exclude=None)
+            await self._resync_waiting_clients()
 
     async def _expire_peers(self) -> None:
         deadline = time.monotonic() - _setting("PEER_TIMEOUT", 15.0)

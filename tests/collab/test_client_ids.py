@@ -1,5 +1,7 @@
 """Client id ownership, updates with missing dependencies, one awareness id per socket."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from pycrdt import Awareness, Doc, Text
@@ -231,15 +233,42 @@ async def test_update_with_missing_dependencies_is_held_back_and_resync_asked(ro
 
 
 async def test_a_client_that_never_fills_the_gap_is_refused(room, ann, settings):
-    settings.COLLAB = {**settings.COLLAB, "MAX_RESYNC_REQUESTS": 2}
+    """Refused only once the gap persists: more than MAX_RESYNC_REQUESTS refusals over more
+    than RESYNC_GIVE_UP_SECONDS (the room itself may lack a lost relay for a few seconds)."""
+    settings.COLLAB = {
+        **settings.COLLAB,
+        "MAX_RESYNC_REQUESTS": 2,
+        "RESYNC_GIVE_UP_SECONDS": 0.2,
+    }
     conn = FakeConnection(ann.pk)
     doc = text_doc(701)
     edit(doc, "never sent")
     dependent = edit(doc, "x")
     await room.receive_update(conn, dependent)
     await room.receive_update(conn, dependent)
+    await room.receive_update(conn, dependent)  # many refusals, but not for long yet
+    steps = [f for f in conn.frames if protocol.parse_message(f).__class__.__name__ == "SyncStep1"]
+    assert len(steps) == 1  # asked once; asking again waits a second or for the room
+    await asyncio.sleep(0.3)
     with pytest.raises(UpdateRejected):
         await room.receive_update(conn, dependent)
+
+
+async def test_a_client_waiting_on_a_gap_is_asked_again_when_the_room_catches_up(room, ann):
+    conn = FakeConnection(ann.pk)
+    await room.join(conn)
+    doc = text_doc(702)
+    first = edit(doc, "lost relay")
+    dependent = edit(doc, " then this")
+    await room.receive_update(conn, dependent)
+    conn.frames.clear()
+    # The missing update reaches the room another way (a repair or a relay).
+    await room._relay_remote({"type": "room.update", "updates": [first], "origin": "elsewhere"})
+    kinds = [protocol.parse_message(f).__class__.__name__ for f in conn.frames]
+    assert "SyncStep1" in kinds
+    await room.receive_update(conn, dependent)
+    assert str(room.doc.get("t", type=Text)) == "lost relay then this"
+    await room.leave(conn)
 
 
 def test_accept_update_raises_missing_dependencies_without_applying():
