@@ -288,9 +288,11 @@ COLLAB = {
     # Seconds without a frame before a socket is closed (4008, clients reconnect). Stock
     # clients renew awareness every 15 s; background tabs may be throttled to once a minute.
     "IDLE_TIMEOUT": env_float("COLLAB_IDLE_TIMEOUT", 180.0),
-    # Sync step 1s the server may send one socket to repair updates with missing
-    # dependencies before closing it (4400): an honest client repairs in one round.
+    # Updates with missing dependencies: the socket is closed (4400) after more than this
+    # many refusals over more than RESYNC_GIVE_UP_SECONDS without an accepted update (the
+    # room itself may lack a lost relay for a few seconds; docs/security.md).
     "MAX_RESYNC_REQUESTS": env_int("COLLAB_MAX_RESYNC_REQUESTS", 5),
+    "RESYNC_GIVE_UP_SECONDS": env_float("COLLAB_RESYNC_GIVE_UP_SECONDS", 30.0),
 }
 
 # Webhooks (docs/webhooks.md). Private, loopback, link-local and reserved targets are
