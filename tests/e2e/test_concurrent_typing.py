@@ -57,9 +57,17 @@ def test_typing_at_the_same_time(browser, e2e_server):
         bob.wait("modelText", contains="second")
 
         # Different paragraphs, at the same time.
+        # Caret at the end of the first paragraph. (Set directly: under CPU load a click's
+        # caret could land after Bob's first keys had re-rendered the paragraph, sending
+        # Ann's words to the end of the document.)
+        to_first_end = (
+            "() => { const e = window.collab.editor;"
+            " return e.chain().focus().setTextSelection(e.state.doc.child(0).nodeSize - 1).run() }"
+        )
+
         def ann_types_in_first():
-            ann.click("#editor .ProseMirror p:nth-of-type(1)")
-            ann.press("End")
+            ann.probe(fn=to_first_end)
+            ann.wait(fn=FOCUSED, equals=True)
             ann.type(" alpha-alpha-alpha", delay=15)
 
         # Caret at the end of the document (the end of the second paragraph), as a click
