@@ -48,6 +48,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     counted = False
     last_frame_at = 0.0
     idle_task: asyncio.Task | None = None
+    expiry_task: asyncio.Task | None = None
     document_id: str | None = None
 
     async def dispatch(self, message) -> None:
@@ -101,6 +102,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                 timeout=settings.COLLAB["IDLE_TIMEOUT"],
             )
         )
+        expires_at = self.scope.get("access_token_expires_at")
+        if expires_at is not None:
+            self.expiry_task = asyncio.create_task(self._close_at_expiry(expires_at))
         try:
             room = await registry().acquire(document_id)
         except Exception:
@@ -129,9 +133,19 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         await self.send(bytes_data=protocol.permission_denied_message(reason))
         await self.close(code=code, reason=reason)
 
+    async def _close_at_expiry(self, expires_at) -> None:
+        """A personal access token that expires ends the sockets opened with it, as a
+        revoked one does (nothing sent after that is applied)."""
+        from django.utils import timezone
+
+        await asyncio.sleep(max(0.0, (expires_at - timezone.now()).total_seconds()))
+        await self.close_with(CLOSE_UNAUTHENTICATED, "token expired")
+
     async def disconnect(self, code) -> None:
         if self.idle_task is not None and self.idle_task is not asyncio.current_task():
             self.idle_task.cancel()
+        if self.expiry_task is not None and self.expiry_task is not asyncio.current_task():
+            self.expiry_task.cancel()
         if self.counted:
             self.counted = False
             limits.connection_counts().release(user_id=self.user_id, document_id=self.document_id)

@@ -15,8 +15,8 @@ def _query_token(scope) -> str | None:
 
 
 def _user_for_token(raw: str):
-    """(user, document id the token is limited to, error, access token id) for a connect
-    token or a PAT."""
+    """(user, document id the token is limited to, error, access token id, expiry) for a
+    connect token or a PAT."""
     from accounts.selectors import access_token_for
 
     from .services import connect_token_read
@@ -24,16 +24,16 @@ def _user_for_token(raw: str):
     if raw.startswith("cpat_"):
         token = access_token_for(raw)
         if token is None:
-            return None, None, "invalid token", None
-        return token.user, None, None, token.pk
+            return None, None, "invalid token", None, None
+        return token.user, None, None, token.pk, token.expires_at
     parsed = connect_token_read(raw)
     if parsed is None:
-        return None, None, "invalid or expired token", None
+        return None, None, "invalid or expired token", None, None
     user_id, document_id = parsed
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        return None, None, "invalid token", None
-    return user, document_id, None, None
+        return None, None, "invalid token", None, None
+    return user, document_id, None, None, None
 
 
 class TokenAuthMiddleware:
@@ -46,12 +46,13 @@ class TokenAuthMiddleware:
         raw = _query_token(scope)
         if raw is not None:
             lookup = database_sync_to_async(_user_for_token)
-            user, document_id, error, token_id = await lookup(raw)
+            user, document_id, error, token_id, expires_at = await lookup(raw)
             scope = dict(
                 scope,
                 auth_via_token=True,
                 token_document_id=document_id,
                 access_token_id=token_id,
+                access_token_expires_at=expires_at,
             )
             if error:
                 from django.contrib.auth.models import AnonymousUser

@@ -104,3 +104,21 @@ async def test_connect_token_is_bound_to_its_document_and_user(user, other_user)
     assert await as_owner.connect()
     await as_owner.receive()
     assert await as_owner.receive() == ("close", 4401)
+
+
+async def test_an_open_socket_closes_when_its_token_expires(user):
+    document = await sync_to_async(services.document_create)(owner=user, title="Plan")
+    token, raw = await sync_to_async(access_token_create)(user=user, name="bot", expires_in_days=1)
+    token.expires_at = timezone.now() + timedelta(seconds=1)
+    await sync_to_async(token.save)(update_fields=["expires_at"])
+    socket = YSocket(application, document.pk, token=raw, origin=None)
+    assert await socket.connect()
+    await socket.sync()
+    # Open until the expiry, then closed as unauthenticated (after any frames before it).
+    message = None
+    for _ in range(20):
+        message = await socket.receive(timeout=5)
+        if isinstance(message, tuple) and message[0] == "close":
+            break
+    assert message == ("close", 4401)
+    await socket.close()
