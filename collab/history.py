@@ -655,15 +655,14 @@ def document_copy_from_version(*, document: Document, seq: int, user, title=None
     version = version_doc(document=document, seq=seq)
     if title is None or (isinstance(title, str) and not title.strip()):
         title = f"{document.title} (copy)"[:NAME_MAX]
-    copy = services.document_create(owner=user, title=title, kind=document.kind)
     # A fresh document: the version's whole state is a valid first update for it.
     update = version.get_update()
-    if update != protocol.EMPTY_UPDATE:
-        store.updates_append(
-            document_id=copy.pk,
-            updates=[store.PendingUpdate(update, user.pk, timezone.now())],
-        )
-    return copy
+    return services.document_create(
+        owner=user,
+        title=title,
+        kind=document.kind,
+        first_update=update if update != protocol.EMPTY_UPDATE else None,
+    )
 
 
 # ------------------------------------------------------------------ named versions

@@ -7,6 +7,7 @@ URL checks as export, and nesting is bounded, so an import cannot create content
 editor or the renderers would choke on.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -124,6 +125,13 @@ class _TreeBuilder(HTMLParser):
         self.top.children.append(block)
         self.stack.append(block)
 
+    def _leaf(self, node_type: str, attrs: dict) -> None:
+        """A block with no content (a rule, an image), after the current textblock."""
+        self._close_textblock()
+        self._open(node_type, attrs)
+        if self.top.type == node_type:  # _open refuses beyond MAX_DEPTH
+            self.stack.pop()
+
     def _close(self, node_type: str) -> None:
         for depth in range(len(self.stack) - 1, 0, -1):
             if self.stack[depth].type == node_type:
@@ -159,18 +167,13 @@ class _TreeBuilder(HTMLParser):
                 node_attrs["start"] = int(attrs["start"])
             self._open(node_type, node_attrs)
         elif tag == "hr":
-            self._close_textblock()
-            self._open("horizontalRule", {})
-            self.stack.pop()
+            self._leaf("horizontalRule", {})
         elif tag == "br":
             self._textblock().children.append(("\n", None))
         elif tag == "img":
             src = safe_src(attrs.get("src"))
             if src:
-                self._close_textblock()
-                image = {"src": src, "alt": (attrs.get("alt") or "")[:500]}
-                self._open("image", image)
-                self.stack.pop()
+                self._leaf("image", {"src": src, "alt": (attrs.get("alt") or "")[:500]})
         elif tag in MARK_TAGS:
             mark = MARK_TAGS[tag]
             mark_attrs: dict = {}
@@ -393,11 +396,7 @@ def document_import(*, owner, title: str, fmt: str, content, request=None):
     fmt: "markdown" or "html" (content: str) make a text document; "board-json" (content:
     the dict a board export writes, or its JSON text) makes a whiteboard.
     """
-    import json
-
-    from django.utils import timezone
-
-    from . import audit, services, store
+    from . import audit, services
     from .models import DocumentKind
 
     if fmt == "board-json":
@@ -413,13 +412,10 @@ def document_import(*, owner, title: str, fmt: str, content, request=None):
         update, kind = text_document_update(content=content, fmt=fmt), DocumentKind.TEXT
     else:
         raise ImportRefused("format must be one of: markdown, html, board-json.")
-    document = services.document_create(owner=owner, title=title, kind=kind, request=request)
-    store.updates_append(
-        document_id=document.pk,
-        updates=[store.PendingUpdate(update, owner.pk, timezone.now())],
+    document = services.document_create(
+        owner=owner, title=title, kind=kind, request=request, first_update=update
     )
     audit.record(
         "document.imported", actor=owner, request=request, document_id=document.pk, format=fmt
     )
-    document.refresh_from_db()
     return document

@@ -170,7 +170,7 @@ class Room:
         self._resync_requests: dict[Connection, tuple[float, float, int]] = {}
         self._resync_waiting: set[Connection] = set()
         # Relayed updates waiting for their dependencies (see _held_back).
-        self._held_updates: list[bytes] = []
+        self._held_updates: list[tuple[bytes, UpdateShape]] = []
         # Client id -> user id claimed while the database was down (see _claim).
         self._unsaved_claims: dict[int, int | None] = {}
         # Anti-entropy: every log row up to applied_seq is in self.doc; _seen_seqs holds
@@ -750,8 +750,13 @@ class Room:
         if kind == "room.update":
             numbers = message.get("uncommitted")
             authors = message.get("authors") or []
+            # Rows right after what the room holds depend only on rows it has (the log is
+            # in causal order): only a relay past a gap, or one not yet in the log (the
+            # database is down), needs the dependency check.
+            seqs = message.get("seqs")
+            in_order = bool(seqs) and int(seqs[0]) <= self.applied_seq + 1
             for index, update in enumerate(message.get("updates", [])):
-                if self._held_back(update):
+                if not in_order and self._held_back(update):
                     continue
                 try:
                     apply_safely(self.doc, update)
@@ -832,7 +837,7 @@ class Room:
             return False  # apply_safely reports it
         if not shape.missing_dependencies(self._state_cache.current(self.doc)):
             return False
-        self._held_updates.append(update)
+        self._held_updates.append((update, shape))
         return True
 
     def _apply_held(self) -> list[bytes]:
@@ -841,11 +846,11 @@ class Room:
         progress = True
         while progress and self._held_updates:
             progress = False
-            for update in list(self._held_updates):
-                shape = check_update(update, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"])
+            for held in list(self._held_updates):
+                update, shape = held
                 if shape.missing_dependencies(self._state_cache.current(self.doc)):
                     continue
-                self._held_updates.remove(update)
+                self._held_updates.remove(held)
                 try:
                     apply_safely(self.doc, update)
                 except ApplyFailed:

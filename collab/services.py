@@ -33,7 +33,16 @@ def _text(value, field: str) -> str:
     return value.strip()
 
 
-def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT, request=None) -> Document:
+def document_create(
+    *,
+    owner,
+    title: str,
+    kind: str = DocumentKind.TEXT,
+    request=None,
+    first_update: bytes | None = None,
+) -> Document:
+    """A new document owned by `owner`; `first_update` (an import, a copy of a version)
+    becomes the first row of its log, authored by the owner."""
     title = _text(title, "title")
     kind = _text(kind, "kind") or DocumentKind.TEXT
     if not title:
@@ -53,6 +62,14 @@ def document_create(*, owner, title: str, kind: str = DocumentKind.TEXT, request
         title=title,
         kind=kind,
     )
+    if first_update:
+        from . import store  # store -> history -> services: imported when needed
+
+        store.updates_append(
+            document_id=document.pk,
+            updates=[store.PendingUpdate(first_update, owner.pk, timezone.now())],
+        )
+        document.refresh_from_db()
     return document
 
 

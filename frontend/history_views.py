@@ -49,7 +49,7 @@ def _selected(request, document) -> tuple[int, int | None]:
     return seq, base
 
 
-def _preview_context(request, document, seq: int, base: int | None) -> dict:
+def _preview_context(request, document, seq: int, base: int | None, named=None) -> dict:
     is_board = document.kind == DocumentKind.WHITEBOARD
     show_changes = request.GET.get("changes") == "1" and base is not None and base != seq
     context = {
@@ -60,7 +60,11 @@ def _preview_context(request, document, seq: int, base: int | None) -> dict:
         "is_board": is_board,
         "show_changes": show_changes,
         "exports": BOARD_EXPORTS if is_board else TEXT_EXPORTS,
-        "named_here": [v for v in history.named_versions(document=document) if v.seq == seq],
+        "named_here": [
+            v
+            for v in (history.named_versions(document=document) if named is None else named)
+            if v.seq == seq
+        ],
     }
     if show_changes:
         context["comparison"] = history.versions_compare(
@@ -89,11 +93,13 @@ def _sidebar_context(document, before_seq=None) -> dict:
 def history_page(request, document_id):
     document, role = history_document(request, document_id)
     seq, base = _selected(request, document)
-    context = {
-        "role": role,
-        **_sidebar_context(document),
-        **_preview_context(request, document, seq, base),
-    }
+    if is_htmx(request):
+        # Clicking a version swaps the preview pane only: the sidebar is not read again.
+        context = {"role": role, **_preview_context(request, document, seq, base)}
+    else:
+        sidebar = _sidebar_context(document)
+        named = sidebar["named_versions"]
+        context = {"role": role, **sidebar, **_preview_context(request, document, seq, base, named)}
     return render_htmx(
         request, "frontend/history.html", "frontend/partials/history_preview.html", context
     )
@@ -135,28 +141,22 @@ def named_version_create(request, document_id):
         history.named_version_create(
             document=document, user=request.user, name=request.POST.get("name", ""), seq=seq
         )
-    except (services.ServiceError, ValueError) as exc:
+    except services.ServiceError as exc:
         return _named_done(request, document, error=str(exc))
     return _named_done(request, document)
-
-
-def _named_version(document, version_id) -> NamedVersion:
-    version = NamedVersion.objects.filter(pk=version_id, document=document).first()
-    if version is None:
-        raise Http404("No such version.")
-    return version
 
 
 @require_POST
 @login_required
 def named_version_rename(request, document_id, version_id: int):
     document, _role = history_document(request, document_id)
-    _named_version(document, version_id)
     try:
         history.named_version_rename(
             document=document, version_id=version_id, name=request.POST.get("name", "")
         )
-    except (services.ServiceError, ValueError) as exc:
+    except NamedVersion.DoesNotExist:
+        raise Http404("No such version.") from None
+    except services.ServiceError as exc:
         return _named_done(request, document, error=str(exc))
     return _named_done(request, document)
 
@@ -165,8 +165,10 @@ def named_version_rename(request, document_id, version_id: int):
 @login_required
 def named_version_delete(request, document_id, version_id: int):
     document, _role = history_document(request, document_id)
-    _named_version(document, version_id)
-    history.named_version_delete(document=document, version_id=version_id)
+    try:
+        history.named_version_delete(document=document, version_id=version_id)
+    except NamedVersion.DoesNotExist:
+        raise Http404("No such version.") from None
     return _named_done(request, document)
 
 

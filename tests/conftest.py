@@ -23,6 +23,15 @@ def clear_cache() -> None:
 
 
 @pytest.fixture
+def fresh_cache():
+    """allauth keeps rate-limit counters in the cache: one test's attempts must not throttle
+    the next."""
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
 def make_user(db):
     from allauth.account.models import EmailAddress
 

@@ -10,12 +10,8 @@ __all__ = ["PASSWORD", "clear_cache"]
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
-    # allauth keeps rate-limit counters in the cache; one test's attempts must not
-    # throttle the next.
-    clear_cache()
-    yield
-    clear_cache()
+def _fresh_cache(fresh_cache):
+    """Every account test starts with no rate-limit counters (tests/conftest.py)."""
 
 
 @pytest.fixture

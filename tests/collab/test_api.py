@@ -14,19 +14,10 @@ from accounts.models import User
 from accounts.services import access_token_create
 from collab import selectors, services, store
 from collab.models import Document, DocumentUpdate, Invitation, Membership
-from tests.conftest import clear_cache
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    # allauth's rate limits live in the cache.
-    clear_cache()
-    yield
-    clear_cache()
 
 
 def bearer(user) -> dict:

@@ -10,21 +10,12 @@ from django.test import Client
 from accounts.models import User
 from collab import selectors, services
 from collab.models import Document, Invitation, Membership
-from tests.conftest import clear_cache
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_cache")]
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 PASSWORD = "correct-horse-battery-staple"
 CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    # allauth's rate limits live in the cache.
-    clear_cache()
-    yield
-    clear_cache()
 
 
 @pytest.fixture
