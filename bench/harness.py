@@ -30,6 +30,7 @@ PROFILES = {
             "pycrdt-daphne",
             "relay-websockets",
             "relay-channels",
+            "relay-daphne",
         ],
         "w1_readers": [1, 10, 50],
         "w1_duration": 4.0,
@@ -51,6 +52,7 @@ PROFILES = {
             "pycrdt-uvicorn",
             "relay-websockets",
             "relay-channels",
+            "relay-daphne",
         ],
         "w1_readers": [1, 10, 50, 200],
         "w1_duration": 10.0,
@@ -123,7 +125,7 @@ def machine() -> dict:
     }
 
 
-def run_server(name: str, config: dict, trace, log) -> dict:
+def run_server(name: str, config: dict, trace, log, only: set | None = None) -> dict:
     out: dict = {"name": name}
     with servers.running(name) as server:
         out["label"] = server.label
@@ -143,6 +145,8 @@ def run_server(name: str, config: dict, trace, log) -> dict:
             ("w3", lambda: workloads.w3_replay(server, trace)),
         ]
         for key, step in steps:
+            if only and key not in only:
+                continue
             started = time.monotonic()
             try:
                 out[key] = step()
@@ -150,7 +154,8 @@ def run_server(name: str, config: dict, trace, log) -> dict:
                 out[key] = {"error": f"{type(exc).__name__}: {exc}"}
                 traceback.print_exc()
             log(f"  {name} {key}: {time.monotonic() - started:.1f} s")
-        if isinstance(server, servers.Ours) and "room" in out.get("w3", {}):
+        wants_w4 = not only or "w4" in only
+        if wants_w4 and isinstance(server, servers.Ours) and "room" in out.get("w3", {}):
             try:
                 out["w4"] = workloads.w4_cold_open(
                     server, out["w3"]["room"], trace, config["w4_runs"]
@@ -167,10 +172,13 @@ def main(argv=None) -> dict:
     parser.add_argument("--servers", help="comma-separated subset of the profile's servers")
     parser.add_argument("--out", help="results JSON (default bench/results/<profile>-<time>.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/bench/*")
+    parser.add_argument("--only", help="comma-separated workloads to run (w1,w2,w3,w4,w5)")
     args = parser.parse_args(argv)
     config = dict(PROFILES[args.profile])
     if args.servers:
         config["servers"] = args.servers.split(",")
+    if args.only and "w4" in args.only and "w3" not in args.only:
+        args.only += ",w3"  # W4 opens the document W3 leaves
     if not servers.PycrdtWebsocket.available():
         print("pycrdt-websocket peers skipped: run bench/peers.sh first")
         config["servers"] = [s for s in config["servers"] if not s.startswith("pycrdt-")]
@@ -202,7 +210,8 @@ def main(argv=None) -> dict:
     for name in config["servers"]:
         log(f"server {name}")
         try:
-            results["servers"].append(run_server(name, config, trace, log))
+            only = set(args.only.split(",")) if args.only else None
+            results["servers"].append(run_server(name, config, trace, log, only))
         except Exception as exc:
             results["servers"].append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
             traceback.print_exc()

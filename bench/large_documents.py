@@ -2,22 +2,25 @@
 round-trip latency of another room of the same process while they load.
 
 Per document and mode, on a live Daphne server (SQLite, or PostgreSQL when DATABASE_URL is
-set): the document is stored once; then, `runs` times, the server is restarted (cold room),
-a probe edits a second room continuously (tests/live/large_docs.py RoundTripProbe), and a
-client opens the large document: connect, sync step 1, until the whole sync step 2 arrived
-("cold open": load from the store + encode + send); then CROWD clients open the loaded room
-at once. The probe's round trips are reported idle (before the opens) and during them.
-Modes: "before" keeps the sync work on the event loop and encodes for every joiner
-(COLLAB_HEAVY_WORK_ON_LOOP=1, the old behaviour), "after" is the default.
+set): the document is stored once (one frame, so one large log row) and opened once (in
+"after" mode the room then plans a snapshot in pieces in the background; the bench waits for
+it). Then, `runs` times, while a probe edits a second room continuously (tests/live/
+large_docs.py RoundTripProbe): the server is restarted and a returning client that holds
+the document already opens it ("cold load": loading from the store is nearly all of it, the
+sync step 2 is empty); the server is restarted again and a fresh client opens it ("cold
+open": load + encode + send the whole document); then CROWD clients open the loaded room at
+once. The probe's round trips are reported idle (before the opens), during the cold loads,
+and during the cold opens and crowds.
+Modes: "before" is the old behaviour (COLLAB_HEAVY_WORK_ON_LOOP=1: the document applied in
+one call in the shared database thread, the sync work on the event loop, an encoding per
+joiner); "after" is the default.
 
 Usage: .venv/bin/python bench/large_documents.py [runs]   (default 3)
 """
 
-import asyncio
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,40 +28,20 @@ sys.path.insert(0, str(ROOT))
 
 from pycrdt import Doc  # noqa: E402
 
-from collab import protocol  # noqa: E402
 from tests.live.large_docs import (  # noqa: E402
     RoundTripProbe,
     board_document,
+    open_seconds,
     percentile,
     text_document,
     upload,
+    wait_for_pieces,
 )
 from tests.live.server import LiveDatabase, LiveServer  # noqa: E402
 
 MODES = {"before": {"COLLAB_HEAVY_WORK_ON_LOOP": "1"}, "after": {}}
 # Clients opening the (loaded) document at once: a class joining a shared document.
 CROWD = 8
-
-
-def open_seconds(url: str, clients: int = 1) -> tuple[float, int]:
-    """`clients` sockets at once: connect, send an empty sync step 1, wait for the whole sync
-    step 2. Returns (seconds until the last one has it, bytes of one step 2)."""
-    import websockets
-
-    async def one() -> int:
-        async with websockets.connect(url, max_size=None) as ws:
-            await ws.send(protocol.sync_step1_message(Doc()))
-            while True:
-                frame = await asyncio.wait_for(ws.recv(), 300)
-                if isinstance(protocol.parse_message(frame), protocol.SyncStep2):
-                    return len(frame)
-
-    async def run() -> tuple[float, int]:
-        started = time.perf_counter()
-        sizes = await asyncio.gather(*(one() for _ in range(clients)))
-        return time.perf_counter() - started, sizes[0]
-
-    return asyncio.run(run())
 
 
 def _window(samples: list, start: int, end: int) -> list[float]:
@@ -68,7 +51,11 @@ def _window(samples: list, start: int, end: int) -> list[float]:
 def measure(mode: str, name: str, update: bytes, runs: int) -> dict:
     """Per run: restart (cold room), one client opens (load + encode + send), then a crowd
     of CROWD clients opens the loaded room at once; a probe edits another room throughout."""
-    cold, crowd, during_cold, during_crowd, idle, size = [], [], [], [], [], 0
+    loads, cold, crowd, idle, size = [], [], [], [], 0
+    during_load, during_cold, during_crowd = [], [], []
+    pieces = 0
+    have = Doc()
+    have.apply_update(update)
     with tempfile.TemporaryDirectory() as tmp:
         database = LiveDatabase(Path(tmp))
         server = LiveServer(Path(tmp), database, extra_env=MODES[mode])
@@ -80,7 +67,23 @@ def measure(mode: str, name: str, update: bytes, runs: int) -> dict:
             busy = server.create_document(token, "Busy room")
             url = f"{server.ws_base}/{document_id}?token={token}"
             upload(url, update)
+            server.terminate()
+            server.start()
+            open_seconds(url)
+            if mode == "after":
+                pieces = wait_for_pieces(database, document_id)
             for _ in range(runs):
+                server.terminate()
+                server.start()
+                probe = RoundTripProbe(f"{server.ws_base}/{busy}?token={token}", pause=0.005)
+                probe.start(20)
+                marks = [len(probe.samples)]
+                loads.append(open_seconds(url, have=have)[0])
+                marks.append(len(probe.samples))
+                samples = probe.stop()
+                idle += _window(samples, 0, marks[0])
+                during_load += _window(samples, marks[0], marks[1])
+
                 server.terminate()
                 server.start()
                 probe = RoundTripProbe(f"{server.ws_base}/{busy}?token={token}", pause=0.005)
@@ -107,12 +110,17 @@ def measure(mode: str, name: str, update: bytes, runs: int) -> dict:
         "document": name,
         "mode": mode,
         "step 2 MB": size / 1e6,
+        "pieces": pieces,
+        "cold load s": statistics.median(loads),
+        "load max ms": max(during_load) * 1000 if during_load else float("nan"),
+        "load p99 ms": ms(during_load, 0.99),
         "cold open s": statistics.median(cold),
         f"{CROWD} at once s": statistics.median(crowd),
         "idle p50 ms": ms(idle, 0.5),
         "during p50 ms": ms(during, 0.5),
         "during p99 ms": ms(during, 0.99),
-        "round trips during": len(during),
+        "during max ms": max(during) * 1000 if during else float("nan"),
+        "round trips during load/open": f"{len(during_load)}/{len(during)}",
     }
 
 

@@ -180,6 +180,17 @@ class RelayChannels(Server):
         return argv, {"PYTHONPATH": str(BENCH)}, BENCH
 
 
+class RelayDaphne(Server):
+    name = "relay-daphne"
+    label = "raw relay: bare ASGI app on Daphne (no Channels)"
+    handshake = False
+
+    def command(self):
+        argv = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        argv.append("relay_daphne_asgi:application")
+        return argv, {"PYTHONPATH": str(BENCH)}, BENCH
+
+
 class Ours(Server):
     """This project under Daphne, through tests/live/server.py (own database, token auth)."""
 
@@ -273,6 +284,8 @@ def make_server(name: str) -> Server:
         return RelayWebsockets()
     if name == "relay-channels":
         return RelayChannels()
+    if name == "relay-daphne":
+        return RelayDaphne()
     raise ValueError(f"unknown server {name!r}")
 
 

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import sys
 
 from channels.db import database_sync_to_async
 from django.db import transaction
@@ -13,6 +14,10 @@ logger = logging.getLogger(__name__)
 # Audit writes started from sockets and not finished yet. Held so the tasks are not
 # garbage-collected mid-flight, and so tests and shutdown can wait for them.
 _in_flight: set[asyncio.Task] = set()
+
+# Longest a shutdown waits for them (SIGTERM). They take milliseconds; a database that
+# hangs must not keep a stopping process up for ever on their account.
+SHUTDOWN_WAIT = 10.0
 
 
 def _client_of_request(request) -> tuple[str | None, str]:
@@ -76,6 +81,7 @@ def record_soon(action: str, **kwargs) -> asyncio.Task:
 
 
 def _track(coroutine) -> asyncio.Task:
+    _hook_shutdown()
     task = asyncio.get_running_loop().create_task(coroutine)
     _in_flight.add(task)
     task.add_done_callback(_in_flight.discard)
@@ -112,8 +118,47 @@ def socket_refused_soon(*, scope, document_id, reason: str, **detail) -> asyncio
     return _track(write())
 
 
-async def settle() -> None:
-    """Wait for every audit write this event loop started with *_soon (tests, shutdown)."""
+async def settle(timeout: float | None = None) -> int:
+    """Wait for every audit write this event loop started with *_soon (tests, shutdown), or
+    until ``timeout`` seconds passed; how many are still unfinished."""
     loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     while mine := [task for task in _in_flight if task.get_loop() is loop]:
-        await asyncio.gather(*mine, return_exceptions=True)
+        left = None if deadline is None else deadline - loop.time()
+        if left is not None and left <= 0:
+            return len(mine)
+        await asyncio.wait(mine, timeout=left)
+    return 0
+
+
+async def settle_before_shutdown(timeout: float = SHUTDOWN_WAIT) -> None:
+    """Let audit writes in flight finish while the event loop still runs (bounded): Daphne
+    and Uvicorn stop the loop after SIGTERM whatever tasks are still pending."""
+    loop = asyncio.get_running_loop()
+    pending = sum(1 for task in _in_flight if task.get_loop() is loop)
+    if not pending:
+        return
+    if unfinished := await settle(timeout):
+        logger.error("%d audit records not written %.0f s into shutdown", unfinished, timeout)
+    else:
+        logger.info("wrote %d pending audit records before shutdown", pending)
+
+
+_shutdown_hooked = False
+
+
+def _hook_shutdown() -> None:
+    """Under Daphne, run settle_before_shutdown before the reactor stops (the first audit
+    write of the process installs it; Uvicorn calls it from config/asgi.py's lifespan)."""
+    global _shutdown_hooked
+    if _shutdown_hooked:
+        return
+    _shutdown_hooked = True
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    def before_shutdown():
+        return defer.Deferred.fromFuture(asyncio.ensure_future(settle_before_shutdown()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)

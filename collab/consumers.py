@@ -5,6 +5,7 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -28,6 +29,9 @@ from .update_guard import UpdateRejected
 
 session_still_valid = database_sync_to_async(session_user_matches)
 
+# Frames one socket may have handled back to back before others get a turn of the loop.
+FRAMES_PER_TURN = 32
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,6 +54,29 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     idle_task: asyncio.Task | None = None
     expiry_task: asyncio.Task | None = None
     document_id: str | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """AsyncConsumer.__call__ for a consumer without a channel: one loop over receive().
+
+        channels' await_many_dispatch makes a task and an asyncio.wait() round per message,
+        so each frame took a turn of the event loop of its own, and each of its relays a
+        send() system call per socket. Here frames already waiting are handled in one
+        turn, and what they relay leaves in one write per socket (Twisted flushes each
+        transport once per turn). Every FRAMES_PER_TURN frames the loop gets a turn, so a
+        burst from one socket cannot keep the others waiting.
+        """
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        handled = 0
+        try:
+            while True:
+                await self.dispatch(await receive())
+                handled += 1
+                if handled % FRAMES_PER_TURN == 0:
+                    await asyncio.sleep(0)
+        except StopConsumer:
+            pass
 
     async def dispatch(self, message) -> None:
         # channels runs close_old_connections() in the shared database thread before
@@ -235,10 +262,14 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     # The Connection interface rooms use.
     async def send_frame(self, frame: bytes) -> None:
-        await self.send(bytes_data=frame)
+        # AsyncWebsocketConsumer.send without its two layers of dispatch: this runs once
+        # per relayed update per socket.
+        await self.base_send({"type": "websocket.send", "bytes": frame})
 
     async def close_with(self, code: int, reason: str) -> None:
-        if code in (CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED):
+        if 4400 <= code < 4500:
+            # A refusal says why in a permission-denied message too: Daphne drops a close
+            # frame's reason, and the page shows it (frontend/src/connection.js).
             await self.send(bytes_data=protocol.permission_denied_message(reason))
         await self.close(code=code, reason=reason)
         # Leave the room now: frames still in flight from this socket must not be applied,

@@ -21,7 +21,7 @@ from pathlib import Path
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
@@ -72,50 +72,117 @@ class HistoryError(services.ServiceError):
 
 
 def sessions_record(*, document_id, updates: list, first_seq: int) -> None:
-    """Fold a just-appended batch into the document's edit sessions.
+    """Fold a just-appended batch into the document's edit sessions (see sessions_record_many)."""
+    sessions_record_many([(document_id, updates, first_seq)])
 
-    Called inside updates_append's transaction (which holds the document's row lock), so
-    batches are folded one at a time. Three queries whatever the batch or log length.
+
+class NewestSessions:
+    """This process's last-written session per document, so a writer need not read it back.
+
+    Only the log writer's own appends use it (store.updates_append_many with a cache); a
+    cached session is trusted only while the log is still where that writer left it
+    (its last_seq is the row just before the batch), so an append by anyone else (another
+    process, a restore, an import) makes it read the database again.
     """
-    if not updates:
-        return
+
+    MAX_DOCUMENTS = 10_000
+
+    def __init__(self) -> None:
+        self._by_document: dict[str, EditSession] = {}
+
+    def get(self, document_id, first_seq: int) -> EditSession | None:
+        session = self._by_document.get(str(document_id))
+        if session is None or session.pk is None or session.last_seq != first_seq - 1:
+            return None
+        return session
+
+    def put(self, document_id, session: EditSession) -> None:
+        if len(self._by_document) >= self.MAX_DOCUMENTS:
+            self._by_document.clear()
+        self._by_document[str(document_id)] = session
+
+    def clear(self) -> None:
+        """After a failed transaction: cached objects may hold changes that were rolled back."""
+        self._by_document.clear()
+
+
+def sessions_record_many(batches: list, cache: NewestSessions | None = None) -> None:
+    """Fold just-appended batches, ``(document_id, updates, first_seq)`` each, into edit sessions.
+
+    Called inside the append's transaction (which holds the documents' row locks), so a
+    document's batches are folded one at a time. At most one read per document (none when
+    ``cache`` knows its newest session) and two writes for all of them together.
+    """
     gap = timedelta(seconds=settings.COLLAB["HISTORY_SESSION_GAP"])
-    newest = EditSession.objects.filter(document_id=document_id).order_by("-last_seq").first()
-    current = newest
-    extended = False
+    extended: dict[int, EditSession] = {}
     created: list[EditSession] = []
-    for offset, update in enumerate(updates):
-        seq = first_seq + offset
-        size = len(update.data)
-        if (
-            current is not None
-            and current.author_id == update.author_id
-            # A restore stays a session of its own, so history can show it as one.
-            and current.restored_from_seq is None
-            and current.last_seq == seq - 1
-            and update.received_at - current.ended_at <= gap
-        ):
-            current.last_seq = seq
-            current.ended_at = max(current.ended_at, update.received_at)
-            current.update_count += 1
-            current.byte_count += size
-            extended = extended or current is newest
-        else:
-            current = EditSession(
-                document_id=document_id,
-                author_id=update.author_id,
-                first_seq=seq,
-                last_seq=seq,
-                started_at=update.received_at,
-                ended_at=update.received_at,
-                update_count=1,
-                byte_count=size,
+    newest_after: dict[str, EditSession] = {}
+    for document_id, updates, first_seq in batches:
+        if not updates:
+            continue
+        newest = cache.get(document_id, first_seq) if cache is not None else None
+        if newest is None:
+            newest = (
+                EditSession.objects.filter(document_id=document_id).order_by("-last_seq").first()
             )
-            created.append(current)
+        current = newest
+        for offset, update in enumerate(updates):
+            seq = first_seq + offset
+            size = len(update.data)
+            if (
+                current is not None
+                and current.author_id == update.author_id
+                # A restore stays a session of its own, so history can show it as one.
+                and current.restored_from_seq is None
+                and current.last_seq == seq - 1
+                and update.received_at - current.ended_at <= gap
+            ):
+                current.last_seq = seq
+                current.ended_at = max(current.ended_at, update.received_at)
+                current.update_count += 1
+                current.byte_count += size
+                if current.pk is not None:
+                    extended[current.pk] = current
+            else:
+                current = EditSession(
+                    document_id=document_id,
+                    author_id=update.author_id,
+                    first_seq=seq,
+                    last_seq=seq,
+                    started_at=update.received_at,
+                    ended_at=update.received_at,
+                    update_count=1,
+                    byte_count=size,
+                )
+                created.append(current)
+        newest_after[str(document_id)] = current
     if extended:
-        newest.save(update_fields=["last_seq", "ended_at", "update_count", "byte_count"])
+        _sessions_extend(list(extended.values()))
     if created:
+        # PostgreSQL and SQLite >= 3.35 return the new primary keys: the cache can use them.
         EditSession.objects.bulk_create(created)
+    if cache is not None:
+        for document_id, session in newest_after.items():
+            cache.put(document_id, session)
+
+
+def _sessions_extend(sessions: list[EditSession]) -> None:
+    """Write extended sessions with one statement run for each (executemany): the ORM's
+    bulk_update builds a CASE per field and row, which costs more than the rows."""
+    meta = EditSession._meta
+    quote = connection.ops.quote_name
+    fields = [
+        meta.get_field(name) for name in ("last_seq", "ended_at", "update_count", "byte_count")
+    ]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    params = [
+        [field.get_db_prep_value(getattr(session, field.attname), connection) for field in fields]
+        + [session.pk]
+        for session in sessions
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def sessions_page(

@@ -128,6 +128,10 @@ class DocumentSnapshot(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="snapshots")
     seq = models.BigIntegerField()
     data = models.BinaryField()
+    # How to apply a large `data` in pieces, so loading it does not stop the event loop
+    # (collab/update_split.py, store.snapshot_plan). Null: not worked out yet (written
+    # before pieces existed); {"pieces": []}: apply whole.
+    pieces = models.JSONField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.utils import timezone
 from pycrdt import Awareness, Doc
 
@@ -36,6 +36,7 @@ from .client_ids import (
     awareness_update_of,
 )
 from .limits import CLOSE_IDLE, CLOSE_TOO_BIG, CLOSE_TOO_MANY  # noqa: F401 (close codes)
+from .log_writer import LogWriter
 from .update_guard import UpdateRejected, UpdateShape, check_update
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,15 @@ GROUP_REFRESH_SECONDS = 60.0
 
 # Log rows one anti-entropy round fetches at most; a longer gap takes several rounds.
 REPAIR_BATCH = 5000
+
+
+def _in_own_thread(work):
+    """database_sync_to_async in a worker thread of its own, for loads and compaction that
+    take long: not in the one thread where every room's commits (and every socket's
+    sign-in) queue. SQLite keeps to that thread: its connections lock each other out
+    (and an in-memory test database's shared cache fails at once instead of waiting)."""
+    shared = connections["default"].vendor == "sqlite"
+    return database_sync_to_async(work, thread_sensitive=shared)
 
 
 def _setting(name: str, default: float) -> float:
@@ -151,6 +161,14 @@ class Room:
         self._client_ids: dict[Connection, set[int]] = {}
         self._owner_of_client: dict[int, Connection] = {}
         self._queue: list[_Queued] = []
+        # Accepted client updates not yet passed on (receive_update relays them at once).
+        self._unrelayed: list[_Queued] = []
+        # Local sends of relays happen in relay order, one relay at a time.
+        self._relay_lock = asyncio.Lock()
+        # Update and commit messages for other processes, in order, sent by one task
+        # (_drain_outbox) that merges what queued up while the previous send ran.
+        self._outbox: list[dict] = []
+        self._outbox_task: asyncio.Task | None = None
         self._early_messages: list[dict] = []
         self._wake = asyncio.Event()
         # Set while someone waits for the queue to be written: skip the gathering delay.
@@ -218,12 +236,30 @@ class Room:
                 self._group_joined = False
             self._tasks.append(asyncio.create_task(self._listen(layer)))
             self._tasks.append(asyncio.create_task(self._keep_group_membership(layer)))
+        applied_whole = False
         try:
-            doc, seq = await database_sync_to_async(store.doc_load)(document_id=self.document_id)
+            if HEAVY_WORK_ON_LOOP:
+                # The old way (bench/large_documents.py "before"): one apply, in the
+                # thread that every room's database calls share.
+                doc, seq = await database_sync_to_async(store.doc_load)(
+                    document_id=self.document_id, in_pieces=False
+                )
+            else:
+                # A thread of its own: fetching and applying megabytes must not hold up
+                # the other rooms' commits, which queue for the shared database thread;
+                # and a planned snapshot goes in pieces, between which the loop runs.
+                doc, seq, applied_whole = await _in_own_thread(store.doc_open)(
+                    document_id=self.document_id
+                )
             await database_sync_to_async(self.client_id_owners.load)()
         except BaseException:
             await self.stop()
             raise
+        if applied_whole:
+            # A large blob went in one apply (a big row, an old snapshot): plan it in the
+            # background, so that the next load of this document goes in pieces.
+            prepare = _in_own_thread(store.snapshot_prepare)
+            self._tasks.append(asyncio.create_task(prepare(document_id=self.document_id)))
         self.doc = doc
         self.applied_seq = seq
         self._new_awareness(doc)
@@ -236,6 +272,10 @@ class Room:
 
     async def stop(self) -> None:
         layer = get_channel_layer()
+        if self._outbox_task is not None and not self._outbox_task.done():
+            # Bounded: what is committed reaches other processes' copies through
+            # anti-entropy if this last send does not make it.
+            await asyncio.wait([self._outbox_task], timeout=2)
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -362,6 +402,25 @@ class Room:
                     self.accept_update(conn, update, shape=shape)
             except MissingDependencies as exc:
                 await self._request_resync(conn, exc)
+                return
+        await self._relay_unrelayed()
+
+    async def _relay_unrelayed(self) -> None:
+        """Pass accepted updates on now, before they are committed.
+
+        Waiting for the commit would add a database round trip to every keystroke's
+        latency and protect nothing: until the commit, the update lives in the sender's
+        client either way, and relayed it also lives in every reader's client and every
+        other process (which writes it if this process dies first, see _expire_peers).
+        Whoever holds it re-sends it on reconnect (sync step 1/2).
+        """
+        if settings.COLLAB["RELAY_AFTER_COMMIT"]:
+            # Strict mode: the writer relays each batch after its commit.
+            self._unrelayed.clear()
+            return
+        if self._unrelayed:
+            entries, self._unrelayed = self._unrelayed, []
+            await self._relay(entries, None)
 
     async def _claim(self, conn: Connection, client_ids: list[int]) -> None:
         """Record the socket's account as owner of new client ids, in the database first.
@@ -453,7 +512,8 @@ class Room:
             # Kept out of the Doc and the log: a pending update would sit in every load and
             # compaction, invisible to pycrdt's API (NOTES.md). The client still holds it.
             raise MissingDependencies(f"update needs {missing[:3]} first")
-        return self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
+        unknown = self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
+        return unknown
 
     def _accepted(self, conn: Connection, update: bytes, shape: UpdateShape, unknown) -> None:
         """Bookkeeping after a client's update is in the Doc: claim, cache, queue for the store."""
@@ -471,7 +531,9 @@ class Room:
             update = self.doc.get_update(state_before)
         self._state_cache.advanced(self.doc, shape)
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
-        self._queue.append(_Queued(pending, conn))
+        entry = _Queued(pending, conn)
+        self._queue.append(entry)
+        self._unrelayed.append(entry)
         self._wake.set()
 
     async def awareness_update(self, conn: Connection, update: bytes) -> None:
@@ -594,18 +656,30 @@ class Room:
     async def _relay(self, entries: Iterable[_Queued], seqs: tuple[int, int] | None) -> None:
         """Pass entries on; seqs is the log range they were committed as (None: not yet).
 
-        Committed relays carry their seqs, so other processes know which rows they hold
-        (anti-entropy fetches only the others), and the highest number of this process's
-        earlier uncommitted relays now on disk ("settled": commits follow relay order).
+        Client updates are relayed when accepted, uncommitted and numbered; the commit
+        then sends their seqs, so other processes know which rows they hold (anti-entropy
+        fetches only the others), and the highest number now on disk ("settled": commits
+        follow relay order), so they stop holding those updates for this process.
         """
         updates = []
         authors = []
         numbers = []
         settled = 0
+        frames = []
+        # Of a committed batch: the relay numbers of its rows relayed before, and whether
+        # some came from elsewhere unnumbered (adopted from a dead process). Receivers mark
+        # the rows as held only if they got every one of those relays (see
+        # _committed_elsewhere); otherwise anti-entropy fetches them.
+        relayed_before = []
+        adopted = False
         for entry in entries:
             if entry.relayed:
                 if seqs is not None:
                     settled = max(settled, entry.uncommitted_no)
+                    if entry.uncommitted_no:
+                        relayed_before.append(entry.uncommitted_no)
+                    else:
+                        adopted = True
                 continue
             entry.relayed = True
             if seqs is None:
@@ -614,10 +688,10 @@ class Room:
                 numbers.append(entry.uncommitted_no)
             updates.append(entry.pending.data)
             authors.append(entry.pending.author_id)
-            await self._send_local(protocol.update_message(entry.pending.data), entry.sender)
+            frames.append((protocol.update_message(entry.pending.data), entry.sender))
         if seqs is None:
             if updates:
-                await self._group_send(
+                self._send_to_peers(
                     {
                         "type": "room.update",
                         "updates": updates,
@@ -625,12 +699,33 @@ class Room:
                         "authors": authors,
                     }
                 )
-        elif updates:
-            await self._group_send(
-                {"type": "room.update", "updates": updates, "seqs": seqs, "settled": settled}
-            )
         else:
-            await self._group_send({"type": "room.committed", "seqs": seqs, "settled": settled})
+            message = {"type": "room.committed", "seqs": seqs, "settled": settled}
+            if updates:
+                message.update(type="room.update", updates=updates)
+            if relayed_before:
+                message["relayed"] = relayed_before
+            if adopted:
+                message["adopted"] = True
+            self._send_to_peers(message)
+        if frames:
+            async with self._relay_lock:
+                for frame, sender in frames:
+                    await self._send_local(frame, sender)
+
+    def _send_to_peers(self, message: dict) -> None:
+        """Queue a message for other processes; one task sends the queue in order."""
+        if get_channel_layer() is None:
+            return
+        self._outbox.append(message)
+        if self._outbox_task is None or self._outbox_task.done():
+            self._outbox_task = asyncio.create_task(self._drain_outbox())
+
+    async def _drain_outbox(self) -> None:
+        while self._outbox:
+            messages, self._outbox = self._outbox, []
+            for message in _merge_uncommitted(messages):
+                await self._group_send(message)
 
     # ----------------------------------------------------------------- writer
 
@@ -640,16 +735,18 @@ class Room:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if settings.COLLAB["FLUSH_DELAY"] > 0 and not self._urgent.is_set():
+            # The gathering delay would add to every keystroke's latency in strict mode.
+            delay = 0 if settings.COLLAB["RELAY_AFTER_COMMIT"] else settings.COLLAB["FLUSH_DELAY"]
+            if delay > 0 and not self._urgent.is_set():
                 try:
-                    await asyncio.wait_for(self._urgent.wait(), settings.COLLAB["FLUSH_DELAY"])
+                    await asyncio.wait_for(self._urgent.wait(), delay)
                 except TimeoutError:
                     pass
             while self._queue:
                 batch = self._queue[:MAX_BATCH]
                 try:
-                    last_seq = await database_sync_to_async(store.updates_append)(
-                        document_id=self.document_id, updates=[e.pending for e in batch]
+                    last_seq = await self.registry.log_writer.append(
+                        self.document_id, [e.pending for e in batch]
                     )
                 except store.DocumentGone:
                     logger.info(
@@ -689,15 +786,13 @@ class Room:
 
     async def _maybe_compact(self) -> None:
         try:
-            await database_sync_to_async(store.snapshot_compact)(document_id=self.document_id)
+            await _in_own_thread(store.snapshot_compact)(document_id=self.document_id)
         except Exception:
             logger.exception("compaction of %s failed; the log is intact", self.document_id)
 
     async def compact_on_idle(self) -> None:
         try:
-            await database_sync_to_async(store.snapshot_compact)(
-                document_id=self.document_id, min_tail=1
-            )
+            await _in_own_thread(store.snapshot_compact)(document_id=self.document_id, min_tail=1)
         except Exception:
             logger.exception("compaction of %s failed; the log is intact", self.document_id)
 
@@ -756,6 +851,12 @@ class Room:
             seqs = message.get("seqs")
             in_order = bool(seqs) and int(seqs[0]) <= self.applied_seq + 1
             for index, update in enumerate(message.get("updates", [])):
+                if peer is not None and isinstance(numbers, list) and index < len(numbers):
+                    # Kept until its commit is announced (held back or not): ours to write
+                    # if that process dies first.
+                    author = authors[index] if index < len(authors) else None
+                    pending = store.PendingUpdate(update, author, timezone.now())
+                    peer.uncommitted.append((numbers[index], pending))
                 if not in_order and self._held_back(update):
                     continue
                 try:
@@ -765,10 +866,6 @@ class Room:
                     continue
                 self._doc_changed()
                 frames.append(protocol.update_message(update))
-                if peer is not None and isinstance(numbers, list) and index < len(numbers):
-                    author = authors[index] if index < len(authors) else None
-                    pending = store.PendingUpdate(update, author, timezone.now())
-                    peer.uncommitted.append((numbers[index], pending))
             self._committed_elsewhere(peer, message)
         elif kind == "room.committed":
             self._committed_elsewhere(peer, message)
@@ -802,7 +899,7 @@ class Room:
 
     def _committed_elsewhere(self, peer: _Peer | None, message: dict) -> None:
         seqs = message.get("seqs")
-        if isinstance(seqs, (list, tuple)) and len(seqs) == 2:
+        if isinstance(seqs, (list, tuple)) and len(seqs) == 2 and _holds_relays(peer, message):
             self._mark_applied(int(seqs[0]), int(seqs[1]))
         settled = message.get("settled")
         if peer is not None and isinstance(settled, int) and settled > 0:
@@ -1023,6 +1120,41 @@ class Room:
                 await conn.close_with(CLOSE_UNAUTHENTICATED, "session ended")
 
 
+def _holds_relays(peer: _Peer | None, message: dict) -> bool:
+    """Whether every update of a committed batch that was relayed before its commit reached
+    this room (a relay lost while Redis restarted must not count as held: anti-entropy
+    fetches those rows instead)."""
+    if message.get("adopted"):
+        return False
+    numbers = message.get("relayed") or []
+    if not numbers:
+        return True
+    if peer is None:
+        return False
+    received = {number for number, _ in peer.uncommitted}
+    return all(number in received for number in numbers)
+
+
+def _merge_uncommitted(messages: list[dict]) -> list[dict]:
+    """Consecutive uncommitted update relays as one message (a flood costs one publish per
+    send, not one per update); everything else as it was, in order."""
+    merged: list[dict] = []
+    for message in messages:
+        last = merged[-1] if merged else None
+        if (
+            last is not None
+            and "uncommitted" in message
+            and "uncommitted" in last
+            and message.get("type") == last.get("type") == "room.update"
+        ):
+            last["updates"] = last["updates"] + message["updates"]
+            last["uncommitted"] = last["uncommitted"] + message["uncommitted"]
+            last["authors"] = last["authors"] + message["authors"]
+        else:
+            merged.append(dict(message))
+    return merged
+
+
 def _role_by_id(user_id, document_id, role_of):
     from django.contrib.auth import get_user_model
 
@@ -1035,6 +1167,7 @@ class RoomRegistry:
 
     def __init__(self) -> None:
         self.process_id = uuid.uuid4().hex
+        self.log_writer = LogWriter()
         self._rooms: dict[str, Room] = {}
         self._refs: dict[str, int] = {}
         self._loading: dict[str, asyncio.Task] = {}

@@ -3,6 +3,9 @@
 Plain synchronous functions over the ORM; async callers wrap them with
 database_sync_to_async. Rows of the log are never deleted: they are the audit trail
 and the source of versions. A snapshot is a cache of the state up to a sequence number.
+
+A large snapshot is applied in pieces (collab/update_split.py, planned when it is written)
+so that loading it from a worker thread lets the event loop run between two pieces.
 """
 
 import logging
@@ -11,12 +14,13 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from pycrdt import Doc
 
 from . import history
+from .client_ids import state_vector
 from .models import Document, DocumentSnapshot, DocumentUpdate
+from .update_split import PIECE_BYTES, plan_pieces, split_plan
 
 logger = logging.getLogger(__name__)
 
@@ -38,41 +42,147 @@ class StoredState:
     updates: list[bytes]
     last_seq: int
     document_id: object = None
+    # The snapshot's piece plan (DocumentSnapshot.pieces): None when never worked out.
+    snapshot_plan: dict | None = None
+
+    @property
+    def applies_whole(self) -> bool:
+        """Whether loading applies a large blob in one call (stopping the event loop for
+        it): a snapshot without a plan, or a large log row. snapshot_prepare fixes that."""
+        if self.snapshot and self.snapshot_plan is None and len(self.snapshot) > PIECE_BYTES:
+            return True
+        return any(len(update) > PIECE_BYTES for update in self.updates)
 
 
 def updates_append(*, document_id, updates: list[PendingUpdate]) -> int:
     """Append updates in one transaction (a group commit); returns the last sequence used."""
-    count = len(updates)
+    (result,) = updates_append_many([(document_id, updates)])
+    if isinstance(result, DocumentGone):
+        raise result
+    return result
+
+
+def updates_append_many(
+    batches: list[tuple[object, list[PendingUpdate]]],
+    sessions: "history.NewestSessions | None" = None,
+) -> list[int | DocumentGone]:
+    """Append several documents' batches in one transaction; per batch, the last sequence
+    used, or DocumentGone (nothing written for that one, the others stand).
+
+    One commit for every live room of a process (collab/log_writer.py): the commit and the
+    transaction's round trips are the cost of a small batch, not its rows. ``sessions``:
+    the caller's cache of newest edit sessions (only for a caller that appends in order).
+    """
+    results: list[int | DocumentGone] = []
+    rows: list[tuple] = []
+    folded: list[tuple[object, list[PendingUpdate], int]] = []
+    try:
+        with transaction.atomic():
+            results = _bump_in_lock_order(batches, rows, folded)
+            _rows_insert(rows)
+            # In the same transaction: history's sessions never disagree with the log.
+            history.sessions_record_many(folded, cache=sessions)
+    except BaseException:
+        if sessions is not None:
+            sessions.clear()
+        raise
+    return results
+
+
+def _bump_in_lock_order(batches, rows: list, folded: list) -> list[int | DocumentGone]:
+    """Hand out each batch's sequence numbers and build its rows; per batch, the last seq."""
     now = timezone.now()
-    with transaction.atomic():
+    results: list[int | DocumentGone] = [DocumentGone("")] * len(batches)
+    # Row locks in one order (document id) in every process: two processes appending to
+    # the same documents cannot deadlock.
+    for index in sorted(range(len(batches)), key=lambda i: str(batches[i][0])):
+        document_id, updates = batches[index]
+        if not updates:
+            last = _last_seq(document_id)
+            results[index] = DocumentGone(str(document_id)) if last is None else last
+            continue
+        count = len(updates)
         # Bumping the counter takes the document row's write lock (PostgreSQL) or the
         # database write lock (SQLite), so concurrent appenders in other processes queue
         # here and every row gets a distinct, gap-free sequence number.
-        bumped = Document.objects.filter(pk=document_id).update(
-            last_seq=F("last_seq") + count,
-            last_edited_at=updates[-1].received_at,
-            last_edited_by_id=updates[-1].author_id,
-            updated_at=now,
-        )
-        if not bumped:
-            raise DocumentGone(str(document_id))
-        last_seq = Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).get()
+        last_seq = _bump_last_seq(document_id, count, updates[-1], now)
+        if last_seq is None:
+            results[index] = DocumentGone(str(document_id))
+            continue
         first_seq = last_seq - count + 1
-        DocumentUpdate.objects.bulk_create(
-            [
-                DocumentUpdate(
-                    document_id=document_id,
-                    seq=first_seq + offset,
-                    author_id=update.author_id,
-                    data=update.data,
-                    created_at=update.received_at,
-                )
-                for offset, update in enumerate(updates)
-            ]
+        rows.extend(
+            (document_id, first_seq + offset, update.author_id, update.data, update.received_at)
+            for offset, update in enumerate(updates)
         )
-        # In the same transaction: history's sessions never disagree with the log.
-        history.sessions_record(document_id=document_id, updates=updates, first_seq=first_seq)
-    return last_seq
+        results[index] = last_seq
+        folded.append((document_id, updates, first_seq))
+    return results
+
+
+def _rows_insert(rows: list[tuple]) -> None:
+    """Insert log rows ``(document_id, seq, author_id, data, received_at)`` with one
+    statement run for each (executemany): model instances and the ORM's per-value
+    preparation cost more than the insert itself in a flood of one-keystroke rows."""
+    if not rows:
+        return
+    meta = DocumentUpdate._meta
+    quote = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in ("document", "seq", "author", "data", "created_at")]
+    columns = ", ".join(quote(field.column) for field in fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    document_field, _, _, data_field, created_field = fields
+    params = [
+        (
+            document_field.get_db_prep_value(document_id, connection),
+            seq,
+            author_id,
+            data_field.get_db_prep_value(data, connection),
+            created_field.get_db_prep_value(created_at, connection),
+        )
+        for document_id, seq, author_id, data, created_at in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def _bump_last_seq(document_id, count: int, last: PendingUpdate, now: datetime) -> int | None:
+    """Hand out ``count`` sequence numbers: the new last_seq, or None if the document is gone.
+
+    One statement (UPDATE ... RETURNING, PostgreSQL and SQLite >= 3.35) where the ORM
+    needs an update and a select: it runs for every document in every batch.
+    """
+    meta = Document._meta
+    quote = connection.ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(meta.get_field(name).column)
+
+    def prep(name: str, value):
+        return meta.get_field(name).get_db_prep_value(value, connection)
+
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {column('last_seq')} = {column('last_seq')} + %s, "
+        f"{column('last_edited_at')} = %s, {column('last_edited_by')} = %s, "
+        f"{column('updated_at')} = %s WHERE {quote(meta.pk.column)} = %s "
+        f"RETURNING {column('last_seq')}"
+    )
+    params = [
+        count,
+        prep("last_edited_at", last.received_at),
+        last.author_id,
+        prep("updated_at", now),
+        meta.pk.get_db_prep_value(document_id, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _last_seq(document_id) -> int | None:
+    return Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
 
 
 def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
@@ -86,7 +196,7 @@ def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
     snapshot = (
         DocumentSnapshot.objects.filter(document_id=document_id, seq__lte=upto_seq)
         .order_by("-seq")
-        .values_list("seq", "data")
+        .values_list("seq", "data", "pieces")
         .first()
     )
     after = snapshot[0] if snapshot else 0
@@ -103,6 +213,7 @@ def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
         updates=updates,
         last_seq=upto_seq,
         document_id=document_id,
+        snapshot_plan=snapshot[2] if snapshot else None,
     )
 
 
@@ -120,10 +231,38 @@ def _apply(doc: Doc, update: bytes) -> bool:
         return False
 
 
-def doc_from_state(state: StoredState) -> Doc:
-    """Apply a stored state into a fresh Doc (applying, not merge_updates: that is quadratic)."""
+def _apply_planned(doc: Doc, snapshot: bytes, plan: dict) -> bool:
+    """Apply a snapshot piece by piece; False (doc half-built: throw it away) if the plan
+    does not fit the snapshot. Each piece is one pycrdt call, and between two calls a
+    thread gives the GIL back to whoever waits for it (the event loop)."""
+    try:
+        pieces = plan_pieces(snapshot, plan)
+        for piece in pieces:
+            doc.apply_update(piece)
+        # A piece cut in the wrong place would fail to decode or leave structs pending;
+        # pending structs do not show in the state vector, so this catches both.
+        complete = state_vector(doc.get_state()) == {c: k for c, k in plan["state"]}
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException:
+        logger.exception("the piece plan of a snapshot does not apply")
+        return False
+    if not complete:
+        logger.error("the piece plan of a snapshot left a different state; applying it whole")
+    return complete
+
+
+def doc_from_state(state: StoredState, *, in_pieces: bool = True) -> Doc:
+    """Apply a stored state into a fresh Doc (applying, not merge_updates: that is quadratic).
+
+    A snapshot with a plan is applied in pieces unless in_pieces is False; log rows are
+    applied one by one (each is a separate pycrdt call already)."""
     doc = Doc()
-    if state.snapshot and not _apply(doc, state.snapshot):
+    plan = state.snapshot_plan
+    planned = bool(in_pieces and state.snapshot and plan and plan.get("pieces"))
+    if planned and not _apply_planned(doc, state.snapshot, plan):
+        doc, planned = Doc(), False
+    if state.snapshot and not planned and not _apply(doc, state.snapshot):
         # A snapshot is only a cache of the log, which is never deleted: rebuild from it.
         logger.error("snapshot of %s does not apply; replaying the whole log", state.document_id)
         return doc_from_state(
@@ -144,9 +283,28 @@ def _all_rows(document_id, upto_seq: int) -> list[bytes]:
     return [bytes(d) for d in rows.order_by("seq").values_list("data", flat=True).iterator(2000)]
 
 
-def doc_load(*, document_id, upto_seq: int | None = None) -> tuple[Doc, int]:
+def doc_load(
+    *, document_id, upto_seq: int | None = None, in_pieces: bool = True
+) -> tuple[Doc, int]:
     state = state_load(document_id=document_id, upto_seq=upto_seq)
-    return doc_from_state(state), state.last_seq
+    return doc_from_state(state, in_pieces=in_pieces), state.last_seq
+
+
+def doc_open(*, document_id) -> tuple[Doc, int, bool]:
+    """doc_load for a room: also says whether a large blob had to be applied whole (the
+    room then calls snapshot_prepare, so that the next load goes in pieces)."""
+    state = state_load(document_id=document_id)
+    return doc_from_state(state), state.last_seq, state.applies_whole
+
+
+def snapshot_plan(doc: Doc, data: bytes) -> dict:
+    """The piece plan of a snapshot `data` encoded from `doc` (see update_split), with the
+    state vector the pieces must reach; {"pieces": []} when it is applied whole."""
+    plan = split_plan(data)
+    if plan is None:
+        return {"pieces": []}
+    plan["state"] = sorted(state_vector(doc.get_state()).items())
+    return plan
 
 
 def snapshot_tail_length(*, document_id) -> int:
@@ -183,13 +341,43 @@ def snapshot_compact(*, document_id, min_tail: int | None = None) -> int | None:
             if not last_seq:
                 return None
             doc, seq = doc_load(document_id=document_id, upto_seq=last_seq)
+            data = doc.get_update()
             with transaction.atomic():
                 DocumentSnapshot.objects.create(
-                    document_id=document_id, seq=seq, data=doc.get_update()
+                    document_id=document_id, seq=seq, data=data, pieces=snapshot_plan(doc, data)
                 )
     except IntegrityError:
         return None
     return seq
+
+
+def snapshot_prepare(*, document_id) -> bool:
+    """Make the next load of a document apply in pieces: compact if log rows follow the
+    latest snapshot (a large row becomes part of a planned snapshot), else work out the
+    plan of a snapshot written before plans existed. True if something was written.
+
+    Walking a large snapshot costs ~0.5 s of Python per 5 MB: run it in a thread of its own
+    (database_sync_to_async(thread_sensitive=False)), never in the one the rooms share.
+    """
+    try:
+        if snapshot_compact(document_id=document_id, min_tail=1) is not None:
+            return True
+        latest = (
+            DocumentSnapshot.objects.filter(document_id=document_id)
+            .order_by("-seq")
+            .values_list("pk", "seq", "data", "pieces")
+            .first()
+        )
+        if latest is None or latest[3] is not None:
+            return False
+        pk, seq, data, _ = latest
+        doc, _ = doc_load(document_id=document_id, upto_seq=seq)
+        plan = snapshot_plan(doc, bytes(data))
+        return bool(DocumentSnapshot.objects.filter(pk=pk, pieces__isnull=True).update(pieces=plan))
+    except Exception:
+        # Only an optimisation: the document loads either way.
+        logger.exception("could not prepare the snapshot of %s for loading in pieces", document_id)
+        return False
 
 
 def _compaction_lock(document_id) -> bool:

@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from collab import audit  # noqa: E402
 from collab.rooms import registry  # noqa: E402
 from collab.routing import websocket_urlpatterns  # noqa: E402
 from collab.webhook_delivery import WorkerStarter  # noqa: E402
@@ -19,13 +20,15 @@ from collab.ws_auth import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: 
 
 async def lifespan(scope, receive, send):
     """Uvicorn's startup/shutdown events (Daphne sends none; rooms hook its reactor instead):
-    on shutdown, after Uvicorn closed the sockets, write every room's queued updates."""
+    on shutdown, after Uvicorn closed the sockets, write every room's queued updates and
+    the audit records still in flight."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await registry().flush_all()
+            await audit.settle_before_shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -249,10 +249,16 @@ COLLAB = {
     "MAX_MESSAGE_BYTES": env_int("COLLAB_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
     # Deepest nesting of values/types accepted in one update (pycrdt crashes on deep ones).
     "MAX_UPDATE_DEPTH": env_int("COLLAB_MAX_UPDATE_DEPTH", 128),
-    # Seconds the writer waits after the first queued update to gather a bigger batch.
-    # 0 writes as soon as the previous write is done (batches form from whatever arrived
-    # meanwhile), so an update waits for at most one write; keep it well under 0.1.
-    "FLUSH_DELAY": env_float("COLLAB_FLUSH_DELAY", 0.0),
+    # Seconds a room's writer waits after the first queued update to gather a bigger
+    # batch. Updates are relayed when accepted, not when written, so this costs no
+    # latency; it bounds how long an edit lives only in clients' and processes' memory
+    # (docs/architecture.md "Durability"), and saves a transaction per keystroke.
+    "FLUSH_DELAY": env_float("COLLAB_FLUSH_DELAY", 0.2),
+    # Strict durability: relay an update only once it is committed, so anything a
+    # collaborator has seen is on disk even if every client vanishes with the process.
+    # Costs a commit in every keystroke's latency (docs/benchmarks.md); FLUSH_DELAY is
+    # then ignored.
+    "RELAY_AFTER_COMMIT": env_bool("COLLAB_RELAY_AFTER_COMMIT", False),
     # Write a snapshot when this many log rows follow the latest one.
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
     # Anti-entropy round (docs/deploy.md): seconds between checks that repair relays the

@@ -5,11 +5,18 @@
 //   4401  not signed in              -> keep editing locally; "sign in again" + Reconnect
 //   4403  no access / access revoked -> read-only, "You no longer have access..."
 //   4404  document deleted           -> read-only, "This document was deleted"
-//   4413  a frame too big            -> read-only, "too large" + the reason, a Reload button
+//   4413  a frame too big            -> read-only, "too large" + the reason, a button that
+//                                       forgets this browser's copy and reloads
 //   4429  too many updates/sockets   -> read-only, "too many" + the reason, a Reload button
+//                                       (the reload sends what the server lacks)
+//   4400  a malformed/refused change -> as 4413
 //   other 4400-4499                  -> read-only, the server's reason, a Reload button
 //   4008  idle for too long          -> y-websocket reconnects by itself (badge: reconnecting…)
 // y-websocket 3.1 itself stops reconnecting after any 44xx code; 4100 and the rest retry.
+// The reason comes from the close frame or, since Daphne drops close reasons, from the
+// permission-denied message the server sends just before a 44xx close.
+import { messageAuth } from 'y-websocket'
+import { readAuthMessage } from 'y-protocols/auth'
 
 export const ROLE_CHANGED = 4100
 export const NOT_SIGNED_IN = 4401
@@ -20,6 +27,22 @@ export const DELETED = 4404
 const LIMIT_TEXT = {
   4413: 'The server refused a change that is too large',
   4429: 'The server refused: too many changes or connections at once',
+}
+
+// Refusals of what a change contains (too big, malformed): sending it again cannot help.
+const CONTENT_REFUSALS = new Set([4400, 4413])
+
+/** Close and delete this browser's copy (y-indexeddb), resolving once it is gone. */
+async function forgetLocalCopy (local) {
+  try {
+    await local.destroy()
+    await new Promise((resolve) => {
+      // y-indexeddb's clearData() does not wait for the deletion, and a reload right
+      // after it could open the old copy again.
+      const request = indexedDB.deleteDatabase(local.name)
+      request.onsuccess = request.onerror = request.onblocked = resolve
+    })
+  } catch {}
 }
 
 // What #editor-status said before the badges existed (kept for scripts and older tests).
@@ -57,6 +80,13 @@ export function trackConnection ({
     // Local changes made while not synced: still only in this page.
     pending: false,
     state: 'connecting',
+    // The reason in the server's last permission-denied message on this socket.
+    deniedReason: '',
+  }
+
+  // Keep the reason for the close that follows (instead of y-websocket's console warning).
+  provider.messageHandlers[messageAuth] = (_encoder, decoder) => {
+    readAuthMessage(decoder, ydoc, (_doc, reason) => { model.deniedReason = reason })
   }
 
   function badgeState () {
@@ -140,7 +170,7 @@ export function trackConnection ({
 
   function refuse (event) {
     const code = event.code
-    const reason = event.reason || LEGACY_REASON[code] || ''
+    const reason = event.reason || model.deniedReason || LEGACY_REASON[code] || ''
     if (code === NOT_SIGNED_IN) {
       // My edits stay in the Y.Doc (and the editor stays editable): they go out once I
       // sign in again and reconnect; Yjs sends whatever the server lacks.
@@ -176,15 +206,30 @@ export function trackConnection ({
         back(),
       ])
     } else {
-      // 4400 and any other 44xx: the server refused what this page sent; a reload starts
-      // over from the server's copy.
+      // 4400 and any other 44xx: the server refused what this page sent. After 4429 a
+      // reload sends this browser's copy again, as one sync step 2, and it gets in. After
+      // a refused change (4413, 4400) the copy still holds it, so every reload would send
+      // it and be refused again: that reload first forgets the copy and starts over from
+      // the server's. The page keeps showing the text until then, so it can be copied.
       model.terminal = { code, kind: 'refused', reason }
       makeReadOnly()
-      const button = el('button', { type: 'button', class: 'editor-alert__action', 'data-action': 'reload' }, 'Reload')
-      button.addEventListener('click', () => window.location.reload())
+      const discard = Boolean(local) && CONTENT_REFUSALS.has(code)
+      const button = el(
+        'button',
+        { type: 'button', class: 'editor-alert__action', 'data-action': 'reload' },
+        discard ? 'Discard unsent changes and reload' : 'Reload',
+      )
+      button.addEventListener('click', async () => {
+        button.disabled = true
+        if (discard) await forgetLocalCopy(local)
+        window.location.reload()
+      })
       showAlert('refused', [
         el('strong', {}, LIMIT_TEXT[code] || 'The server closed the connection'),
         document.createTextNode(reason ? ` (${reason}). ` : '. '),
+        ...(discard
+          ? [document.createTextNode('Copy anything you need from the page first. ')]
+          : []),
         button,
       ])
     }
@@ -196,7 +241,11 @@ export function trackConnection ({
     })
   }
 
-  provider.on('status', render)
+  provider.on('status', ({ status }) => {
+    // A new socket: an earlier socket's refusal says nothing about it.
+    if (status === 'connecting') model.deniedReason = ''
+    render()
+  })
   provider.on('sync', (isSynced) => {
     if (isSynced) {
       model.everSynced = true

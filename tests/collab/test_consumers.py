@@ -133,7 +133,8 @@ async def test_update_is_relayed_stored_and_served_to_late_joiner(doc_setup):
     await bob.sync()
     await ann.send(protocol.update_message(ann.append_paragraph("hello from ann")))
     await bob.wait_for(lambda: bob.paragraphs() == ["hello from ann"])
-    rows = await stored_updates(document)
+    # Relayed when accepted; stored by the room's writer right after.
+    rows = await wait_stored(document, 1)
     assert len(rows) == 1 and rows[0].author_id == doc_setup["ann_user"].pk
     late = await open_socket(doc_setup, "bob")
     await late.sync()
@@ -254,16 +255,16 @@ async def test_updates_queued_when_sender_leaves_are_stored(doc_setup):
 
 async def test_failed_writes_are_retried_and_nothing_is_lost(doc_setup, monkeypatch):
     document = doc_setup["document"]
-    real_append = store.updates_append
+    real_append = store.updates_append_many
     failures = {"left": 3}
 
-    def flaky_append(**kwargs):
+    def flaky_append(*args):
         if failures["left"]:
             failures["left"] -= 1
             raise RuntimeError("database is down")
-        return real_append(**kwargs)
+        return real_append(*args)
 
-    monkeypatch.setattr(store, "updates_append", flaky_append)
+    monkeypatch.setattr(store, "updates_append_many", flaky_append)
     ann = await open_socket(doc_setup, "ann")
     bob = await open_socket(doc_setup, "bob")
     await ann.sync()

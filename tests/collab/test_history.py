@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.apps import apps
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -635,3 +635,52 @@ def test_restore_is_sent_to_live_rooms_as_one_update(document, written, ann):
     # A live copy holding the pre-restore state ends with exactly the version's content.
     writer.doc.apply_update(message["updates"][0])
     assert document_text(writer.doc) == "alpha one"
+
+
+def test_a_writers_session_cache_gives_the_same_sessions_as_reading_them(document, ann, bob):
+    """The log writer remembers the newest session per document; an append by anyone
+    else in between (a restore, another process) makes it read the database again."""
+    cache = history.NewestSessions()
+    writer = Writer()
+
+    def by_writer(author, at):
+        update = store.PendingUpdate(writer.paragraph("w"), author.pk, at)
+        (last,) = store.updates_append_many([(document.pk, [update])], cache)
+        return last
+
+    by_writer(ann, T0)
+    by_writer(ann, T0 + timedelta(seconds=1))
+    # Someone else appends (no cache): the cached session no longer ends at the log's end.
+    append(document, writer.paragraph("other"), bob, T0 + timedelta(seconds=2))
+    by_writer(ann, T0 + timedelta(seconds=3))
+    by_writer(ann, T0 + timedelta(seconds=4))
+    with CaptureQueriesContext(connection) as cached_round:
+        by_writer(ann, T0 + timedelta(seconds=5))
+    sessions, _ = history.sessions_page(document=document)
+    assert [(s.author, s.first_seq, s.last_seq, s.update_count) for s in sessions] == [
+        (ann, 4, 6, 3),
+        (bob, 3, 3, 1),
+        (ann, 1, 2, 2),
+    ]
+    # With the cache: no read of the newest session, one statement to extend it.
+    reads = [q for q in cached_round.captured_queries if "editsession" in q["sql"].lower()]
+    assert len(reads) == 1 and "UPDATE" in reads[0]["sql"] and "SELECT" not in reads[0]["sql"]
+
+
+def test_a_failed_append_forgets_the_cached_sessions(document, ann):
+    cache = history.NewestSessions()
+    writer = Writer()
+    store.updates_append_many(
+        [(document.pk, [store.PendingUpdate(writer.paragraph("a"), ann.pk, T0)])], cache
+    )
+    with pytest.raises(IntegrityError):
+        # A batch that cannot be written (no received_at) rolls the whole transaction back.
+        store.updates_append_many(
+            [(document.pk, [store.PendingUpdate(writer.paragraph("b"), ann.pk, None)])], cache
+        )
+    assert cache.get(document.pk, 2) is None
+    store.updates_append_many(
+        [(document.pk, [store.PendingUpdate(writer.paragraph("c"), ann.pk, T0)])], cache
+    )
+    sessions, _ = history.sessions_page(document=document)
+    assert [(s.first_seq, s.last_seq, s.update_count) for s in sessions] == [(1, 2, 2)]

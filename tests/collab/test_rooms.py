@@ -30,13 +30,13 @@ class FakeConnection:
 async def test_joiners_arriving_together_load_the_document_once(ann, monkeypatch):
     document = await sync_to_async(services.document_create)(owner=ann, title="Once")
     loads = []
-    real_load = store.doc_load
+    real_load = store.doc_open
 
     def counting_load(**kwargs):
         loads.append(kwargs)
         return real_load(**kwargs)
 
-    monkeypatch.setattr(store, "doc_load", counting_load)
+    monkeypatch.setattr(store, "doc_open", counting_load)
     registry = RoomRegistry()
     rooms = await asyncio.gather(*(registry.acquire(document.pk) for _ in range(5)))
     assert len(loads) == 1
@@ -58,15 +58,15 @@ async def test_room_stays_until_its_updates_are_written(ann, monkeypatch):
     room = await registry.acquire(document.pk)
     conn = FakeConnection(ann.pk)
     await room.join(conn)
-    real_append = store.updates_append
+    real_append = store.updates_append_many
     outage = {"on": True}
 
-    def failing_append(**kwargs):
+    def failing_append(*args):
         if outage["on"]:
             raise RuntimeError("database down")
-        return real_append(**kwargs)
+        return real_append(*args)
 
-    monkeypatch.setattr(store, "updates_append", failing_append)
+    monkeypatch.setattr(store, "updates_append_many", failing_append)
     doc = Doc()
     doc["t"] = text = Text()
     text += "kept"

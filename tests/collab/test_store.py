@@ -370,3 +370,29 @@ def test_load_reports_the_seq_its_content_is_at_while_another_process_appends(
 
     at_seq, _ = store.doc_load(document_id=document.pk, upto_seq=seq)
     assert str(doc.get("t", type=Text)) == str(at_seq.get("t", type=Text))
+
+
+def test_appending_several_documents_at_once_keeps_each_log_apart(ann):
+    first = services.document_create(owner=ann, title="First")
+    gone = services.document_create(owner=ann, title="Gone")
+    second = services.document_create(owner=ann, title="Second")
+    gone_id = gone.pk
+    gone.delete()
+    updates, doc = text_updates(5)
+    results = store.updates_append_many(
+        [
+            (first.pk, [pending(u, ann) for u in updates[:3]]),
+            (gone_id, [pending(updates[0], ann)]),
+            (second.pk, [pending(u, ann) for u in updates]),
+        ]
+    )
+    # Per batch: its last seq, or DocumentGone for the deleted one; the others stand.
+    assert results[0] == 3 and results[2] == 5
+    assert isinstance(results[1], store.DocumentGone)
+    assert stored_seqs(first) == [1, 2, 3] and stored_seqs(second) == [1, 2, 3, 4, 5]
+    loaded, last = store.doc_load(document_id=second.pk)
+    assert last == 5 and str(loaded.get("t", type=Text)) == str(doc.get("t", type=Text))
+    row = DocumentUpdate.objects.get(document=first, seq=2)
+    assert bytes(row.data) == updates[1] and row.author_id == ann.pk
+    first.refresh_from_db()
+    assert first.last_seq == 3 and first.last_edited_by_id == ann.pk

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import threading
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -270,12 +271,12 @@ def browser(browser_prerequisites):
     opened.close()
 
 
-@pytest.fixture(scope="module")
-def e2e_server(browser_prerequisites, tmp_path_factory):
-    """A live server whose people have verified addresses, passwords, names and colours."""
-    tmp_path = tmp_path_factory.mktemp("e2e")
+@contextmanager
+def people_server(tmp_path, extra_env: dict | None = None):
+    """A live server whose people have verified addresses, passwords, names and colours;
+    `extra_env` sets its settings (tests/e2e/test_socket_limits.py lowers the limits)."""
     database = LiveDatabase(tmp_path)
-    server = LiveServer(tmp_path, database)
+    server = LiveServer(tmp_path, database, extra_env=extra_env)
     try:
         server.migrate()
         server.tokens = {name: server.user_token(f"{name}@example.com") for name in PEOPLE}
@@ -297,6 +298,13 @@ def e2e_server(browser_prerequisites, tmp_path_factory):
     finally:
         server.terminate()
         database.drop()
+
+
+@pytest.fixture(scope="module")
+def e2e_server(browser_prerequisites, tmp_path_factory):
+    """A live server whose people have verified addresses, passwords, names and colours."""
+    with people_server(tmp_path_factory.mktemp("e2e")) as server:
+        yield server
 
 
 def sign_in(page, server, name: str, *, check_name: bool = True) -> None:

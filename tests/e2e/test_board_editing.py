@@ -62,5 +62,7 @@ def test_duplicate_delete_and_undo_only_my_own_changes(browser, e2e_server):
     for page in (ann, bob):
         page.wait(fn=SHAPE_TYPES, equals=["rect"])
     # The stored board agrees.
-    content = server.content(token, board_id, "json")
+    content = server.content_when(
+        token, board_id, "json", lambda c: [s["type"] for s in c["shapes"]] == ["rect"]
+    )
     assert [s["type"] for s in content["shapes"]] == ["rect"]

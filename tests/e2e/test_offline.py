@@ -71,10 +71,10 @@ def test_offline_reload_edit_and_merge(browser, e2e_server):
     ann.wait("editorText", equals=merged, timeout=20)
     bob.wait("editorText", equals=merged, timeout=20)
     ann.wait(fn=BADGE_STATE, equals="connected")
-    status, body = e2e_server.api(
-        "GET", f"/api/documents/{document_id}/content?format=text", e2e_server.tokens["ann"]
+    stored = e2e_server.content_when(
+        e2e_server.tokens["ann"], document_id, "text", lambda content: content == merged
     )
-    assert status == 200 and body["content"] == merged, body
+    assert stored == merged
     for page in (ann, bob):
         errors = [e for e in page.diagnostics()["errors"] if "ERR_INTERNET_DISCONNECTED" not in e]
         assert not errors

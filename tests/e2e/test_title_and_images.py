@@ -68,6 +68,11 @@ def test_uploaded_image_is_in_the_document_for_everyone(document_pages, e2e_serv
     )
     # The image loads for a member (the browser fetched it with Bob's session).
     bob.wait(fn=f"() => document.querySelector('{selector}').naturalWidth", equals=1, timeout=10)
-    content = e2e_server.content(e2e_server.tokens["ann"], document_id, "json")
+    content = e2e_server.content_when(
+        e2e_server.tokens["ann"],
+        document_id,
+        "json",
+        lambda c: any(n["type"] == "image" for n in c["content"]),
+    )
     images = [n for n in content["content"] if n["type"] == "image"]
     assert images and images[0]["attrs"]["src"] == src

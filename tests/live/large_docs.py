@@ -2,9 +2,12 @@
 
 import asyncio
 import base64
+import json
+import sqlite3
 import subprocess
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from pycrdt import Doc, Text
@@ -57,6 +60,62 @@ def upload(url: str, update: bytes, timeout: float = 300.0) -> None:
                     return
 
     asyncio.run(run())
+
+
+def open_seconds(url: str, clients: int = 1, have: Doc | None = None) -> tuple[float, int]:
+    """`clients` sockets at once: connect, send sync step 1 (of `have`: a returning client
+    that holds the document already; else empty), wait for the whole sync step 2. Returns
+    (seconds until the last one has it, bytes of one step 2)."""
+    import websockets
+
+    step1 = protocol.sync_step1_message(have if have is not None else Doc())
+
+    async def one() -> int:
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(step1)
+            while True:
+                frame = await asyncio.wait_for(ws.recv(), 300)
+                if isinstance(protocol.parse_message(frame), protocol.SyncStep2):
+                    return len(frame)
+
+    async def run() -> tuple[float, int]:
+        started = time.perf_counter()
+        sizes = await asyncio.gather(*(one() for _ in range(clients)))
+        return time.perf_counter() - started, sizes[0]
+
+    return asyncio.run(run())
+
+
+def snapshot_pieces(database, document_id: str) -> int | None:
+    """How many pieces the latest snapshot of a live server's document is applied in (0:
+    whole; None: no snapshot, or no plan yet), read from its database directly."""
+    sql = "SELECT pieces FROM collab_documentsnapshot WHERE document_id = {} ORDER BY seq DESC"
+    if database.vendor == "sqlite":
+        with sqlite3.connect(database.url.removeprefix("sqlite:///")) as conn:
+            # Django keeps UUIDs in SQLite as 32 hex digits.
+            row = conn.execute(sql.format("?"), [uuid.UUID(document_id).hex]).fetchone()
+    else:
+        import psycopg
+
+        with psycopg.connect(database.url) as conn:
+            row = conn.execute(sql.format("%s"), [document_id]).fetchone()
+    if row is None or row[0] is None:
+        return None
+    plan = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+    return len(plan["pieces"])
+
+
+def wait_for_pieces(database, document_id: str, timeout: float = 120.0) -> int:
+    """Wait until the room has planned the document's snapshot (Room.start asks for it in
+    the background after applying a large row whole); returns the number of pieces."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pieces = snapshot_pieces(database, document_id)
+        if pieces is not None:
+            return pieces
+        if time.monotonic() > deadline:
+            raise AssertionError("the snapshot was not planned in time")
+        time.sleep(0.2)
 
 
 class RoundTripProbe:

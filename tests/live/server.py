@@ -227,3 +227,13 @@ class LiveServer:
         status, body = self.api("GET", f"/api/documents/{document_id}/content?format={fmt}", token)
         assert status == 200, body
         return body["content"]
+
+    def content_when(self, token: str, document_id: str, fmt: str, ready, timeout: float = 10.0):
+        """The stored content once ``ready(content)`` holds (or the last one read at the
+        timeout): rooms relay updates at once and write them within COLLAB_FLUSH_DELAY."""
+        deadline = time.monotonic() + timeout
+        while True:
+            content = self.content(token, document_id, fmt)
+            if ready(content) or time.monotonic() > deadline:
+                return content
+            time.sleep(0.1)

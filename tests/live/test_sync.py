@@ -104,6 +104,10 @@ def test_viewer_edits_are_not_applied_anywhere(live, clients):
     clients.append(fresh)
     fresh.call("wait_synced")
     assert fresh.call("paragraphs")["paragraphs"] == ["editor marker"]
+    wait_until(
+        lambda: live.content(live.tokens["ann"], document_id) == "editor marker",
+        message="the editor's paragraph to be written",
+    )
     assert live.content(live.tokens["ann"], document_id) == "editor marker"
 
 
@@ -132,8 +136,54 @@ def test_connect_token_opens_the_socket(live, clients):
 def test_kill_9_right_after_the_last_edit_loses_nothing(
     vendor, live_database_factory, tmp_path, clients
 ):
+    """Default mode (relay when accepted, write within FLUSH_DELAY): the process dies with
+    edits not yet written; the clients reconnect to its successor and re-send them."""
     database = live_database_factory(vendor)
-    server = LiveServer(tmp_path, database)
+    server = LiveServer(tmp_path, database, extra_env={"COLLAB_FLUSH_DELAY": "5"})
+    server.migrate()
+    server.start()
+    try:
+        token = server.user_token("ann@example.com")
+        document_id = server.create_document(token, "Durable")
+        writer = JSClient(server.ws_base, document_id, token)
+        watcher = JSClient(server.ws_base, document_id, token)
+        clients.extend([writer, watcher])
+        writer.call("wait_synced")
+        watcher.call("wait_synced")
+        for i in range(40):
+            writer.call("append_paragraph", text=f"paragraph {i}")
+        writer.call("insert_text", name="t", index=0, text="last edit")
+        watcher.call("wait_text", name="t", equals="last edit")
+        before = watcher.call("paragraphs")["paragraphs"]
+        # Relayed but (with a 5 s gathering delay) certainly not written yet.
+        server.kill9()
+        server.start()
+        # Both clients reconnect by themselves and sync: the successor gets everything back.
+        fresh = JSClient(server.ws_base, document_id, token)
+        clients.append(fresh)
+        fresh.call("wait_synced")
+        fresh.call("wait_text", name="t", equals="last edit", timeout=30)
+        wait_until(
+            lambda: fresh.call("paragraphs")["paragraphs"] == before,
+            timeout=30,
+            message="the re-sent paragraphs",
+        )
+        wait_until(
+            lambda: server.content(token, document_id).split("\n") == before,
+            timeout=30,
+            message="the re-sent edits to be written",
+        )
+    finally:
+        server.terminate()
+
+
+@pytest.mark.parametrize("vendor", ["sqlite", "postgresql"])
+def test_strict_mode_kill_9_loses_nothing_anyone_saw_even_if_every_client_leaves(
+    vendor, live_database_factory, tmp_path, clients
+):
+    """COLLAB_RELAY_AFTER_COMMIT: what a collaborator saw is on disk, whatever happens next."""
+    database = live_database_factory(vendor)
+    server = LiveServer(tmp_path, database, extra_env={"COLLAB_RELAY_AFTER_COMMIT": "1"})
     server.migrate()
     server.start()
     try:

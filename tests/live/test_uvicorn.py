@@ -12,6 +12,7 @@ from .test_sync import (  # noqa: F401 (fixtures and scenarios collected here as
     test_a_large_paste_in_one_frame_is_accepted,
     test_kill_9_right_after_the_last_edit_loses_nothing,
     test_sigterm_writes_updates_still_queued,
+    test_strict_mode_kill_9_loses_nothing_anyone_saw_even_if_every_client_leaves,
     test_two_js_clients_and_a_python_client_converge,
     test_viewer_edits_are_not_applied_anywhere,
 )
