@@ -155,6 +155,14 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
         for _ in range(readers)
     ]
     warm: dict = {}
+    stored: dict = {}
+    watcher = None
+    if getattr(server, "persistent", False):
+        # W6: when the log holds every update (polled through the history API's last_seq).
+        watcher = threading.Thread(
+            target=_watch_stored, args=(server, room, len(trace.updates), timeout, stored)
+        )
+        watcher.start()
 
     def open_warm() -> None:
         if handshake:
@@ -164,6 +172,8 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
     results = loadgen.run_clients(
         specs, drain=timeout, processes=min(readers + 1, 3), hold=open_warm
     )
+    if watcher is not None:
+        watcher.join()
     typist, reader_results = results[0], results[1:]
     done = [r.done_at for r in reader_results if r.done_at]
     all_done = len(done) == readers
@@ -180,7 +190,22 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
         "warm_open_s": warm.get("seconds"),
         "warm_open_matches": warm.get("matches"),
         "errors": sorted({r.error for r in results if r.error})[:5],
+        # W6: from the first update sent until the log held all of them.
+        "stored_s": (stored["at"] - typist.first_sent_at) if "at" in stored else None,
+        "stored_updates_per_s": (
+            len(trace.updates) / (stored["at"] - typist.first_sent_at) if "at" in stored else None
+        ),
     }
+
+
+def _watch_stored(server, room: str, count: int, timeout: float, out: dict) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status, body = server.live.api("GET", f"/api/documents/{room}/versions/", server.token)
+        if status == 200 and body["last_seq"] >= count:
+            out["at"] = time.time()
+            return
+        time.sleep(0.05)
 
 
 def w4_cold_open(server, room: str, trace: Trace, runs: int = 3) -> dict:

@@ -110,7 +110,16 @@ def check_everywhere(cluster, clients, typed, servers) -> float:
     seconds = wait_converged(clients, typed)
     for server in servers:
         assert_exactly_once(fresh_copy(server.ws_base, cluster.document_id, cluster.token), typed)
-    content = servers[0].content(cluster.token, cluster.document_id)
+    # Relayed updates are written within COLLAB_FLUSH_DELAY by the process that took them,
+    # or, if it died first, by the survivor once the dead one is PEER_TIMEOUT silent.
+    expected = sorted(typed)
+    content = servers[0].content_when(
+        cluster.token,
+        cluster.document_id,
+        "text",
+        lambda c: sorted(c.split("\n")) == expected,
+        timeout=30,
+    )
     assert_exactly_once(content.split("\n"), typed)
     for client in clients:
         assert_exactly_once(
