@@ -35,6 +35,7 @@ from .client_ids import (
     awareness_entries,
     awareness_update_of,
 )
+from .depth_map import DepthMap
 from .limits import CLOSE_IDLE, CLOSE_TOO_BIG, CLOSE_TOO_MANY  # noqa: F401 (close codes)
 from .log_writer import LogWriter
 from .update_guard import UpdateRejected, UpdateShape, check_update
@@ -182,6 +183,13 @@ class Room:
         # one awareness id each socket speaks for, and re-sync requests per socket.
         self.client_id_owners = ClientIdOwners(self.document_id)
         self._state_cache = StateVectorCache()
+        # How deep each item of the Doc sits: nesting is bounded per document, not only
+        # per update (collab/depth_map.py). Built from the loaded Doc in the background
+        # (_build_depths); meanwhile what is applied waits in the backlog.
+        self._depths = DepthMap()
+        self._depth_backlog: list[tuple[bytes, UpdateShape | None]] | None = None
+        self._depths_ready = asyncio.Event()
+        self._depths_ready.set()
         self._awareness_id: dict[Connection, int] = {}
         # Missing-dependency refusals per socket: (first, last step 1 sent, count), and the
         # sockets to ask again once the room's state advances (see _request_resync).
@@ -260,6 +268,13 @@ class Room:
             # background, so that the next load of this document goes in pieces.
             prepare = _in_own_thread(store.snapshot_prepare)
             self._tasks.append(asyncio.create_task(prepare(document_id=self.document_id)))
+        # Decoding the loaded state is O(document) Python (0.1 s for a 260k-edit text): it
+        # must not delay the first sync, so it runs after the room goes live, from the
+        # state encoded now (before the Doc is shared, so in a worker thread).
+        self._depth_backlog = []
+        self._depths_ready.clear()
+        state = await asyncio.to_thread(doc.get_update)
+        self._tasks.append(asyncio.create_task(self._build_depths(state)))
         self.doc = doc
         self.applied_seq = seq
         self._new_awareness(doc)
@@ -269,6 +284,41 @@ class Room:
         self._tasks.append(asyncio.create_task(self._write_loop()))
         self._tasks.append(asyncio.create_task(self._maintain()))
         self.loaded.set()
+
+    async def _build_depths(self, state: bytes) -> None:
+        """Build the depth map of the state the room loaded, then catch up with the backlog."""
+        fresh = DepthMap()
+        try:
+            if not await asyncio.to_thread(fresh.learn, state):
+                fresh.undecodable = True
+                logger.warning("the depth map could not decode %s as loaded", self.document_id)
+        except Exception:
+            # An empty map still holds the bound: an update naming what it lacks makes it
+            # rebuild from the Doc (DepthMap.admit).
+            logger.exception("building the depth map of %s failed", self.document_id)
+            fresh = DepthMap()
+        async with self._doc_lock:
+            if self._depth_backlog is None:
+                return  # superseded by _depths_now
+            for update, shape in self._depth_backlog:
+                fresh.learn(update, shape)
+            self._depths = fresh
+            self._depth_backlog = None
+            self._depths_ready.set()
+
+    def _depths_now(self) -> None:
+        """Build the depth map from the Doc as it is now, on the loop (supersedes the
+        background build)."""
+        self._depths = DepthMap.of_doc(self.doc)
+        self._depth_backlog = None
+        self._depths_ready.set()
+
+    def _depths_learn(self, update: bytes, shape: UpdateShape | None = None) -> None:
+        """An update (checked elsewhere) was applied to the Doc: tell the depth map."""
+        if self._depth_backlog is not None:
+            self._depth_backlog.append((update, shape))
+        else:
+            self._depths.learn(update, shape)
 
     async def stop(self) -> None:
         layer = get_channel_layer()
@@ -385,6 +435,9 @@ class Room:
             shape = await asyncio.to_thread(check_update, update, max_depth=max_depth)
         else:
             shape = check_update(update, max_depth=max_depth)
+        if not self._depths_ready.is_set() and _nests(shape):
+            # The first type or nested value after a load waits for the depth map.
+            await self._depths_ready.wait()
         async with self._doc_lock:
             state = self._state_cache.current(self.doc)
             if not shape.missing_dependencies(state):
@@ -513,6 +566,13 @@ class Room:
             # compaction, invisible to pycrdt's API (NOTES.md). The client still holds it.
             raise MissingDependencies(f"update needs {missing[:3]} first")
         unknown = self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
+        # Depth from the root, document-wide (check_update saw only the update itself).
+        # While the map is being built only updates without types or nested values get
+        # here (receive_update waits for the map otherwise): they cannot nest.
+        if self._depth_backlog is not None and _nests(shape):
+            self._depths_now()  # a caller that cannot wait for the background build
+        if self._depth_backlog is None:
+            self._depths.admit(shape, max_depth=settings.COLLAB["MAX_UPDATE_DEPTH"], doc=self.doc)
         return unknown
 
     def _accepted(self, conn: Connection, update: bytes, shape: UpdateShape, unknown) -> None:
@@ -530,6 +590,10 @@ class Room:
             # copy that lacks the originals (another process): keep only what was new.
             update = self.doc.get_update(state_before)
         self._state_cache.advanced(self.doc, shape)
+        if self._depth_backlog is None:
+            self._depths.record(shape)
+        else:
+            self._depth_backlog.append((update, shape))
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
         entry = _Queued(pending, conn)
         self._queue.append(entry)
@@ -864,6 +928,7 @@ class Room:
                 except ApplyFailed:
                     logger.exception("an update from another process did not apply")
                     continue
+                self._depths_learn(update)  # checked by its process; the map must know it
                 self._doc_changed()
                 frames.append(protocol.update_message(update))
             self._committed_elsewhere(peer, message)
@@ -953,6 +1018,7 @@ class Room:
                 except ApplyFailed:
                     logger.exception("a held update from another process did not apply")
                     continue
+                self._depths_learn(update, shape)
                 self._doc_changed()
                 frames.append(protocol.update_message(update))
                 progress = True
@@ -1028,6 +1094,7 @@ class Room:
                 except ApplyFailed:
                     logger.exception("log row %s of %s does not apply", seq, self.document_id)
                     continue
+                self._depths_learn(data)
                 self._doc_changed()
                 frames.append(protocol.update_message(data))
             frames += self._apply_held()
@@ -1118,6 +1185,14 @@ class Room:
                 message, user_id=conn.user_id, session_key=getattr(conn, "session_key", None)
             ):
                 await conn.close_with(CLOSE_UNAUTHENTICATED, "session ended")
+
+
+def _nests(shape: UpdateShape) -> bool:
+    """Whether an update creates shared types or nested values (what the depth map bounds)."""
+    items = shape.items
+    if items is None:
+        return True
+    return bool(items.nested) or any(any(flags) for flags in items.types.values())
 
 
 def _holds_relays(peer: _Peer | None, message: dict) -> bool:

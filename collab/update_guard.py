@@ -12,12 +12,12 @@
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate, count
 from operator import sub
 from typing import NoReturn
 
-__all__ = ["DEFAULT_MAX_DEPTH", "UpdateRejected", "UpdateShape", "check_update"]
+__all__ = ["DEFAULT_MAX_DEPTH", "UpdateItems", "UpdateRejected", "UpdateShape", "check_update"]
 
 # Far above any real editor schema (ProseMirror documents nest a dozen levels or so), far
 # below what crashes pycrdt 0.14.13 here: ~13k levels once converted to Python, ~26k in
@@ -99,6 +99,26 @@ class UpdateRejected(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateItems:
+    """Every item of a checked update, as the decoder saw it (for collab/depth_map.py).
+
+    Per client, in clock order: ``starts`` / ``ends`` (end exclusive), ``links`` (how the
+    item's container is found: ``None`` for a root type, ``("parent", id)`` or
+    ``("origins", origin, right_origin)``) and ``types`` (whether the item is a shared
+    type). ``nested``: (client, index, value depth) of every item whose value nests,
+    outside a root type. ``gcs``: GC ranges per client (no container, nothing lives there).
+    Empty string items take no clock and are left out.
+    """
+
+    starts: dict[int, list[int]]
+    ends: dict[int, list[int]]
+    links: dict[int, list]
+    types: dict[int, list[bool]]
+    nested: dict[tuple[int, int], int]
+    gcs: dict[int, list[tuple[int, int]]]
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateShape:
     """What a checked update writes and what it leans on, for ownership and pending checks.
 
@@ -118,6 +138,8 @@ class UpdateShape:
     # clocks) depends on itself: yrs cannot integrate it and keeps it pending (e.g. an
     # origin pointing at a later clock of the same client). None when there is none.
     cycle_at: tuple[int, int] | None = None
+    # The items themselves, for the document-wide depth bound (collab/depth_map.py).
+    items: UpdateItems | None = field(default=None, compare=False, repr=False)
 
     def missing_dependencies(self, state: dict[int, int]) -> list[tuple[int, int]]:
         """What this update needs that a document with state vector ``state`` lacks.
@@ -166,10 +188,10 @@ def check_update(update: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) -> Update
     nested type's depth is its parent's + 1; its parent is the explicit parent ID or,
     when the item only carries origins, whatever its origin / right origin items live in.
 
-    Limitation: only items inside this update are known. A parent (or origin) that lives
-    in the document already counts as depth 1, as if it were a root type, so a client can
-    still build deep type nesting one update at a time; this guard bounds what a single
-    update adds, not the document's total depth.
+    Only items inside this update are known here: a parent (or origin) that lives in the
+    document already counts as depth 1, as if it were a root type. Nesting built one
+    update at a time is bounded by collab/depth_map.py (``DepthMap.admit``), which knows
+    the document and uses the items this returns in ``shape.items``.
 
     Never raises anything but UpdateRejected for any bytes; ``max_depth`` below 1 is a
     programming error (ValueError).
@@ -453,6 +475,7 @@ def _scan(update: bytes, max_depth: int) -> dict:
     # parent, with the value's own depth: both need their container's depth, known only
     # once every struct has been read (a parent may come later in the update).
     pending: list[tuple[int, int, int]] = []
+    gcs: dict[int, list[tuple[int, int]]] = {}
     group_ends: dict[int, int] = {}
     group_starts: dict[int, int] = {}
     # Every ID named as origin, right origin or parent: resolved against the update below.
@@ -483,6 +506,8 @@ def _scan(update: bytes, max_depth: int) -> dict:
                 length = r.var_uint(_CLOCK_LIMIT)
                 if ref == _SKIP:
                     skips.append((client, clock))
+                elif length:
+                    gcs.setdefault(client, []).append((clock, clock + length))
             else:
                 if ref > _DOC:
                     r.fail(f"unknown content ref {ref}", struct_start)
@@ -596,6 +621,14 @@ def _scan(update: bytes, max_depth: int) -> dict:
         references=references,
         deletes=tuple(deletes),
         skips=tuple(skips),
+        items=UpdateItems(
+            starts=starts,
+            ends=ends,
+            links=links,
+            types=types,
+            nested={(c, i): d for c, i, d in pending if d},
+            gcs=gcs,
+        ),
     )
     return {
         "clocks": group_ends,
@@ -665,7 +698,7 @@ def _check_container_depths(max_depth, pending, starts, ends, links, types) -> N
     """Give every type item and nested value its container depth; refuse if too deep.
 
     The container of an item is its explicit parent (a root: 1; a type item of this
-    update: that type's depth; anything else: 1, see the limitation in check_update) or,
+    update: that type's depth; anything else: 1, see check_update) or,
     for items written with origins, the container of the origin and right-origin items
     (the larger, to be safe). Items form a DAG in any update yjs or yrs can integrate; a
     cycle is refused. Memoised and iterative: linear in the number of items.

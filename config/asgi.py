@@ -4,6 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from collab.native_stack import raise_native_stack
+
+# Before any worker thread exists (the database thread, pycrdt's off-loop work).
+raise_native_stack()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()

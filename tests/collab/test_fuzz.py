@@ -23,6 +23,7 @@ from pycrdt import Array, Awareness, Doc, Map, Text, XmlElement, XmlFragment, Xm
 from collab import audit, protocol, rooms, services, store
 from collab.client_ids import state_vector
 from collab.consumers import DocumentConsumer
+from collab.depth_map import DepthMap
 from collab.limits import FrameLimiter, TokenBucket
 
 from .test_rooms import FakeConnection
@@ -347,6 +348,9 @@ async def run_example(document_id: str, attacker_user, peer_user, data) -> None:
         as_json = {"sort_keys": True, "default": repr}  # mutated values may be bytes
         assert json.dumps(mine, **as_json) == json.dumps(theirs, **as_json)
     assert state_vector(room.doc.get_state()) == room._state_cache.current(room.doc)
+    # The depth map followed every applied update: it covers exactly the Doc's clocks.
+    await room._depths_ready.wait()
+    assert room._depths.known() == DepthMap.of_doc(room.doc).known()
     # The stored log loads into the same document, and compacts.
     loaded, _seq = await database_sync_to_async(store.doc_load)(document_id=document_id)
     assert state_vector(loaded.get_state()) == state_vector(room.doc.get_state())

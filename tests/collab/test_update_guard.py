@@ -14,6 +14,7 @@ from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 from collab.update_guard import DEFAULT_MAX_DEPTH, UpdateRejected, _scan, check_update
 
 from ..shared_data import trace_path
+from .child_stack import default_stack
 
 TRACE = trace_path("automerge-paper.json.gz")
 DEEP = 50_000  # pycrdt 0.14.13's apply_update overflows the stack from ~26k levels here
@@ -321,7 +322,11 @@ def test_the_same_payload_crashes_pycrdt():
         """
     )
     child = subprocess.run(
-        [sys.executable, "-c", code], input=payload, capture_output=True, timeout=120
+        [sys.executable, "-c", code],
+        input=payload,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=default_stack,
     )
     assert child.returncode != 0, child.stdout
     assert b"survived" not in child.stdout

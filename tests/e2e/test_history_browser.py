@@ -80,10 +80,10 @@ def test_restore_from_the_history_page_reaches_open_editors(browser, e2e_server)
     history.goto(f"{url}history/")
     restored = history.text("#history-sessions .edit-session--restore .history-item__meta")
     assert restored.startswith("Restored version")
-    status, body = e2e_server.api(
-        "GET", f"/api/documents/{document_id}/content?format=text", e2e_server.tokens["ann"]
+    stored = e2e_server.content_when(
+        e2e_server.tokens["ann"], document_id, "text", lambda c: c == "First draft!"
     )
-    assert status == 200 and body["content"] == "First draft!", body
+    assert stored == "First draft!"
     for page in (ann, bob, history):
         assert not page.diagnostics()["errors"]
         page.close()
