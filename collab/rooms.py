@@ -64,6 +64,11 @@ EMPTY_STATE_VECTOR = b"\x00"
 GROUP_REFRESH_SECONDS = 60.0
 
 
+# Seconds after a load at most before the room's depth map is built, and after the first
+# joiner's sync step 2 (see Room._build_depths).
+DEPTH_MAP_DELAY = 1.0
+DEPTH_MAP_SETTLE = 0.25
+
 # Log rows one anti-entropy round fetches at most; a longer gap takes several rounds.
 REPAIR_BATCH = 5000
 
@@ -190,6 +195,10 @@ class Room:
         self._depth_backlog: list[tuple[bytes, UpdateShape | None]] | None = None
         self._depths_ready = asyncio.Event()
         self._depths_ready.set()
+        # Set when the first joiner has its sync step 2 (build soon), and when an update
+        # needs the map (build now): see _build_depths.
+        self._depths_wanted = asyncio.Event()
+        self._depths_needed = asyncio.Event()
         self._awareness_id: dict[Connection, int] = {}
         # Missing-dependency refusals per socket: (first, last step 1 sent, count), and the
         # sockets to ask again once the room's state advances (see _request_resync).
@@ -256,8 +265,8 @@ class Room:
                 # A thread of its own: fetching and applying megabytes must not hold up
                 # the other rooms' commits, which queue for the shared database thread;
                 # and a planned snapshot goes in pieces, between which the loop runs.
-                doc, seq, applied_whole = await _in_own_thread(store.doc_open)(
-                    document_id=self.document_id
+                doc, seq, applied_whole, applied = await _in_own_thread(store.doc_open)(
+                    document_id=self.document_id, with_updates=True
                 )
             await database_sync_to_async(self.client_id_owners.load)()
         except BaseException:
@@ -270,11 +279,10 @@ class Room:
             self._tasks.append(asyncio.create_task(prepare(document_id=self.document_id)))
         # Decoding the loaded state is O(document) Python (0.1 s for a 260k-edit text): it
         # must not delay the first sync, so it runs after the room goes live, from the
-        # state encoded now (before the Doc is shared, so in a worker thread).
+        # snapshot and rows the load applied (no second encoding of the Doc).
         self._depth_backlog = []
         self._depths_ready.clear()
-        state = await asyncio.to_thread(doc.get_update)
-        self._tasks.append(asyncio.create_task(self._build_depths(state)))
+        self._tasks.append(asyncio.create_task(self._build_depths(applied)))
         self.doc = doc
         self.applied_seq = seq
         self._new_awareness(doc)
@@ -285,13 +293,23 @@ class Room:
         self._tasks.append(asyncio.create_task(self._maintain()))
         self.loaded.set()
 
-    async def _build_depths(self, state: bytes) -> None:
-        """Build the depth map of the state the room loaded, then catch up with the backlog."""
+    async def _build_depths(self, applied: list[bytes]) -> None:
+        """Build the depth map from what the load applied, then catch up with the backlog.
+
+        The decode is Python and holds the GIL in its thread for ~0.1 s per 260k-edit
+        text: started at once it would share the loop's GIL with the first joiner's sync
+        and double a cold open. So it waits until that sync step 2 is sent, an update
+        needs the map, or DEPTH_MAP_DELAY passes.
+        """
+        await _first_of((self._depths_wanted, self._depths_needed), DEPTH_MAP_DELAY)
+        # The step 2 is queued, not yet written: let the socket have the loop for a moment.
+        await _first_of((self._depths_needed,), DEPTH_MAP_SETTLE)
         fresh = DepthMap()
         try:
-            if not await asyncio.to_thread(fresh.learn, state):
-                fresh.undecodable = True
-                logger.warning("the depth map could not decode %s as loaded", self.document_id)
+            learned = await asyncio.to_thread(lambda: [fresh.learn(u) for u in applied])
+            if not all(learned):
+                # Rows that did not decode did not apply either (or a lookup rebuilds).
+                logger.warning("the depth map could not decode all of %s", self.document_id)
         except Exception:
             # An empty map still holds the bound: an update naming what it lacks makes it
             # rebuild from the Doc (DepthMap.admit).
@@ -403,6 +421,7 @@ class Room:
                 if fresh and len(update) > LARGE_UPDATE_BYTES and not HEAVY_WORK_ON_LOOP:
                     self._full_update = (version, update)
         await conn.send_frame(protocol.sync_step2_message(update))
+        self._depths_wanted.set()
 
     async def _off_loop(self, work, *args):
         """Run pycrdt work in a worker thread (the caller holds _doc_lock).
@@ -437,6 +456,7 @@ class Room:
             shape = check_update(update, max_depth=max_depth)
         if not self._depths_ready.is_set() and _nests(shape):
             # The first type or nested value after a load waits for the depth map.
+            self._depths_needed.set()
             await self._depths_ready.wait()
         async with self._doc_lock:
             state = self._state_cache.current(self.doc)
@@ -1185,6 +1205,18 @@ class Room:
                 message, user_id=conn.user_id, session_key=getattr(conn, "session_key", None)
             ):
                 await conn.close_with(CLOSE_UNAUTHENTICATED, "session ended")
+
+
+async def _first_of(events, timeout: float) -> None:
+    """Return when one of ``events`` is set, or after ``timeout`` seconds."""
+    if any(event.is_set() for event in events):
+        return
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _nests(shape: UpdateShape) -> bool:

@@ -290,11 +290,17 @@ def doc_load(
     return doc_from_state(state, in_pieces=in_pieces), state.last_seq
 
 
-def doc_open(*, document_id) -> tuple[Doc, int, bool]:
+def doc_open(*, document_id, with_updates: bool = False):
     """doc_load for a room: also says whether a large blob had to be applied whole (the
-    room then calls snapshot_prepare, so that the next load goes in pieces)."""
+    room then calls snapshot_prepare, so that the next load goes in pieces), and with
+    ``with_updates`` hands back what was applied (snapshot first, then the log rows), so the
+    room's depth map can learn it without encoding the Doc again."""
     state = state_load(document_id=document_id)
-    return doc_from_state(state), state.last_seq, state.applies_whole
+    doc = doc_from_state(state)
+    if not with_updates:
+        return doc, state.last_seq, state.applies_whole
+    applied = ([state.snapshot] if state.snapshot else []) + list(state.updates)
+    return doc, state.last_seq, state.applies_whole, applied
 
 
 def snapshot_plan(doc: Doc, data: bytes) -> dict:
