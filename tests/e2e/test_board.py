@@ -131,8 +131,15 @@ def test_two_editors_draw_together_and_a_viewer_only_watches(browser, e2e_server
         f"() => fetch('/api/documents/{document_id}/content?format=svg',"
         " {credentials: 'same-origin'}).then((r) => r.text())"
     )
-    ann_svg = ann.probe(fn=export)
-    assert ann_svg == bob.probe(fn=export)
+    # The last points are written within COLLAB_FLUSH_DELAY of being relayed: read until
+    # both exports agree (the stored board stops changing).
+    deadline = time.monotonic() + 10
+    while True:
+        ann_svg, bob_svg = ann.probe(fn=export), bob.probe(fn=export)
+        if ann_svg == bob_svg or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert ann_svg == bob_svg
     assert sorted(re.findall(r'data-id="([^"]+)"', ann_svg)) == sorted(s["id"] for s in shapes)
 
     # Each sees the other's pointer, labelled with the account's display name.
