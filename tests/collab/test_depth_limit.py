@@ -21,6 +21,7 @@ from collab.update_guard import DEFAULT_MAX_DEPTH, UpdateRejected, check_update
 
 from .child_stack import default_stack
 from .test_consumers import doc_setup, open_socket, wait_stored  # noqa: F401 (a fixture)
+from .test_rooms import FakeConnection
 from .test_update_guard import update, var_string, var_uint
 
 MAX = DEFAULT_MAX_DEPTH  # what the rooms run with (COLLAB_MAX_UPDATE_DEPTH)
@@ -327,21 +328,6 @@ def test_property_refused_exactly_when_past_the_limit(data):
 
 
 # --- through a room, a socket, other processes and the stored log -----------------------------
-
-
-class FakeConnection:
-    def __init__(self, user_id):
-        self.user_id = user_id
-        self.user_name = "Ann"
-        self.user_color = "#000000"
-        self.role = "owner"
-        self.frames = []
-
-    async def send_frame(self, frame):
-        self.frames.append(frame)
-
-    async def close_with(self, code, reason):
-        self.closed = code
 
 
 async def _wait_for(predicate, rounds=250):
