@@ -130,14 +130,23 @@ def diff_safely(doc: Doc, state_vector: bytes) -> bytes:
         raise ApplyFailed(f"state vector refused: {exc}") from exc
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Queued:
     pending: store.PendingUpdate
     sender: Connection | None
+    # Sent to this process's sockets.
     relayed: bool = False
-    # Numbered when relayed to other processes before it was committed (the database
-    # was down); 0 otherwise.
+    # Sent to other processes: with its commit, or before it while the database is down.
+    shared: bool = False
+    # Numbered when shared before it was committed (the database was down); 0 otherwise.
     uncommitted_no: int = 0
+    # Another process's update, shared before its commit and applied here: queued only to
+    # keep the log in causal order (see _next_batch). Ours to write once that process
+    # goes silent (_expire_peers).
+    foreign: bool = False
+    # A foreign update that is on disk (its process announced the commit, or we wrote it).
+    settled: bool = False
+    queued: bool = False
 
 
 @dataclass(slots=True)
@@ -147,8 +156,8 @@ class _Peer:
     last_heard: float
     # Awareness client ids whose latest state came through that process.
     client_ids: set = field(default_factory=set)
-    # (number, PendingUpdate) it relayed before committing them, oldest first: ours to
-    # write if it dies.
+    # (number, _Queued) it shared before committing them, oldest first: ours to write if
+    # it dies.
     uncommitted: list = field(default_factory=list)
 
 
@@ -166,8 +175,11 @@ class Room:
         self._new_awareness(self.doc)
         self._client_ids: dict[Connection, set[int]] = {}
         self._owner_of_client: dict[int, Connection] = {}
+        # What to write, in the order it entered self.doc (see _next_batch).
         self._queue: list[_Queued] = []
-        # Accepted client updates not yet passed on (receive_update relays them at once).
+        self._foreign_queued = False
+        # Accepted client updates not yet sent to local sockets (receive_update does it at
+        # once).
         self._unrelayed: list[_Queued] = []
         # Local sends of relays happen in relay order, one relay at a time.
         self._relay_lock = asyncio.Lock()
@@ -205,7 +217,7 @@ class Room:
         self._resync_requests: dict[Connection, tuple[float, float, int]] = {}
         self._resync_waiting: set[Connection] = set()
         # Relayed updates waiting for their dependencies (see _held_back).
-        self._held_updates: list[tuple[bytes, UpdateShape]] = []
+        self._held_updates: list[tuple[bytes, UpdateShape, _Queued | None]] = []
         # Client id -> user id claimed while the database was down (see _claim).
         self._unsaved_claims: dict[int, int | None] = {}
         # Anti-entropy: every log row up to applied_seq is in self.doc; _seen_seqs holds
@@ -360,14 +372,16 @@ class Room:
 
     @property
     def has_pending_writes(self) -> bool:
-        return bool(self._queue)
+        """Whether updates this process must write are queued (other processes' updates
+        queued for order only are theirs to write)."""
+        return any(not entry.foreign for entry in self._queue)
 
     async def flush(self, timeout: float = 30.0) -> bool:
         """Wait until every queued update is committed; False if that did not happen in time."""
         deadline = time.monotonic() + timeout
         self._urgent.set()
         try:
-            while self._queue and not self.gone:
+            while self.has_pending_writes and not self.gone:
                 if time.monotonic() > deadline:
                     return False
                 self._wake.set()
@@ -479,13 +493,17 @@ class Room:
         await self._relay_unrelayed()
 
     async def _relay_unrelayed(self) -> None:
-        """Pass accepted updates on now, before they are committed.
+        """Pass accepted updates on to this process's sockets now, before the commit.
 
         Waiting for the commit would add a database round trip to every keystroke's
         latency and protect nothing: until the commit, the update lives in the sender's
-        client either way, and relayed it also lives in every reader's client and every
-        other process (which writes it if this process dies first, see _expire_peers).
-        Whoever holds it re-sends it on reconnect (sync step 1/2).
+        client either way, and relayed it also lives in every reader's client. Whoever
+        holds it re-sends it on reconnect (sync step 1/2).
+
+        Other processes get it with its commit (_share_committed). Shared earlier, their
+        clients could build on it and they could commit those edits before this process
+        commits it: the log would no longer be in causal order, and pycrdt silently drops
+        structs that wait long for their dependencies (NOTES.md): a load would lack them.
         """
         if settings.COLLAB["RELAY_AFTER_COMMIT"]:
             # Strict mode: the writer relays each batch after its commit.
@@ -493,7 +511,7 @@ class Room:
             return
         if self._unrelayed:
             entries, self._unrelayed = self._unrelayed, []
-            await self._relay(entries, None)
+            await self._relay_local(entries)
 
     async def _claim(self, conn: Connection, client_ids: list[int]) -> None:
         """Record the socket's account as owner of new client ids, in the database first.
@@ -615,7 +633,7 @@ class Room:
         else:
             self._depth_backlog.append((update, shape))
         pending = store.PendingUpdate(update, conn.user_id, timezone.now())
-        entry = _Queued(pending, conn)
+        entry = _Queued(pending, conn, queued=True)
         self._queue.append(entry)
         self._unrelayed.append(entry)
         self._wake.set()
@@ -737,65 +755,103 @@ class Room:
             # on reconnect (sync step 1/2 against this process's state or the log).
             logger.warning("group_send failed for %s", self.document_id, exc_info=True)
 
-    async def _relay(self, entries: Iterable[_Queued], seqs: tuple[int, int] | None) -> None:
-        """Pass entries on; seqs is the log range they were committed as (None: not yet).
-
-        Client updates are relayed when accepted, uncommitted and numbered; the commit
-        then sends their seqs, so other processes know which rows they hold (anti-entropy
-        fetches only the others), and the highest number now on disk ("settled": commits
-        follow relay order), so they stop holding those updates for this process.
-        """
-        updates = []
-        authors = []
-        numbers = []
-        settled = 0
+    async def _relay_local(self, entries: Iterable[_Queued]) -> None:
+        """Send entries not yet sent to this process's sockets, in order."""
         frames = []
-        # Of a committed batch: the relay numbers of its rows relayed before, and whether
-        # some came from elsewhere unnumbered (adopted from a dead process). Receivers mark
-        # the rows as held only if they got every one of those relays (see
-        # _committed_elsewhere); otherwise anti-entropy fetches them.
-        relayed_before = []
-        adopted = False
         for entry in entries:
             if entry.relayed:
-                if seqs is not None:
-                    settled = max(settled, entry.uncommitted_no)
-                    if entry.uncommitted_no:
-                        relayed_before.append(entry.uncommitted_no)
-                    else:
-                        adopted = True
                 continue
             entry.relayed = True
-            if seqs is None:
-                self._uncommitted_relays += 1
-                entry.uncommitted_no = self._uncommitted_relays
-                numbers.append(entry.uncommitted_no)
-            updates.append(entry.pending.data)
-            authors.append(entry.pending.author_id)
             frames.append((protocol.update_message(entry.pending.data), entry.sender))
-        if seqs is None:
-            if updates:
-                self._send_to_peers(
-                    {
-                        "type": "room.update",
-                        "updates": updates,
-                        "uncommitted": numbers,
-                        "authors": authors,
-                    }
-                )
-        else:
-            message = {"type": "room.committed", "seqs": seqs, "settled": settled}
-            if updates:
-                message.update(type="room.update", updates=updates)
-            if relayed_before:
-                message["relayed"] = relayed_before
-            if adopted:
-                message["adopted"] = True
-            self._send_to_peers(message)
         if frames:
             async with self._relay_lock:
                 for frame, sender in frames:
                     await self._send_local(frame, sender)
+
+    async def _share_committed(self, batch: list[_Queued], seqs: tuple[int, int]) -> None:
+        """A batch is on disk as log rows ``seqs``: tell other processes, with the updates
+        they have not had yet.
+
+        The message also carries the highest relay number now on disk ("settled": commits
+        follow relay order), so they stop holding updates shared before their commit, and
+        those numbers ("relayed"); receivers mark the rows as held only if they got every
+        one of those relays and no row came from elsewhere ("adopted", see
+        _committed_elsewhere): otherwise anti-entropy fetches them.
+        """
+        updates = []
+        authors = []
+        settled = 0
+        relayed_before = []
+        adopted = False
+        for entry in batch:
+            if entry.foreign:
+                adopted = True  # written here, in its place in the causal order
+                continue
+            if entry.shared:
+                settled = max(settled, entry.uncommitted_no)
+                if entry.uncommitted_no:
+                    relayed_before.append(entry.uncommitted_no)
+                else:
+                    adopted = True
+                continue
+            entry.shared = True
+            updates.append(entry.pending.data)
+            authors.append(entry.pending.author_id)
+        message = {"type": "room.committed", "seqs": seqs, "settled": settled}
+        if updates:
+            message.update(type="room.update", updates=updates)
+        if relayed_before:
+            message["relayed"] = relayed_before
+        if adopted:
+            message["adopted"] = True
+        self._send_to_peers(message)
+        await self._relay_local(batch)
+
+    async def _share_uncommitted(self, batch: list[_Queued]) -> None:
+        """The database is down: pass the batch on uncommitted and numbered, so collaboration
+        goes on across processes and the others write it should this process die first."""
+        updates = []
+        authors = []
+        numbers = []
+        for entry in batch:
+            if entry.shared or entry.foreign:
+                continue
+            entry.shared = True
+            self._uncommitted_relays += 1
+            entry.uncommitted_no = self._uncommitted_relays
+            numbers.append(entry.uncommitted_no)
+            updates.append(entry.pending.data)
+            authors.append(entry.pending.author_id)
+        if updates:
+            self._send_to_peers(
+                {
+                    "type": "room.update",
+                    "updates": updates,
+                    "uncommitted": numbers,
+                    "authors": authors,
+                }
+            )
+        await self._relay_local(batch)
+
+    def _next_batch(self) -> list[_Queued]:
+        """The next rows to write: a prefix of the queue, which is in the order updates
+        entered self.doc (a causal order).
+
+        Another process's uncommitted updates sit in the queue where they entered the Doc
+        (only while the database is down do processes share updates before their commit).
+        Our own updates after one may build on it, so if it is not on disk yet when we
+        write those, it is written here too, in its place: a row twice in the log changes
+        nothing, a row before its dependencies would be lost to every load. Queued after
+        our last own update, it is left to its process.
+        """
+        if not self._foreign_queued:
+            return self._queue[:MAX_BATCH]
+        self._queue = [e for e in self._queue if not (e.foreign and e.settled)]
+        own = [i for i, entry in enumerate(self._queue) if not entry.foreign]
+        self._foreign_queued = len(own) < len(self._queue)
+        if not own:
+            return []
+        return self._queue[: min(MAX_BATCH, own[-1] + 1)]
 
     def _send_to_peers(self, message: dict) -> None:
         """Queue a message for other processes; one task sends the queue in order."""
@@ -819,15 +875,16 @@ class Room:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            # The gathering delay would add to every keystroke's latency in strict mode.
-            delay = 0 if settings.COLLAB["RELAY_AFTER_COMMIT"] else settings.COLLAB["FLUSH_DELAY"]
+            # The gathering delay would add to every keystroke's latency in strict mode, and
+            # to the latency between processes (which get updates with their commit).
+            strict = settings.COLLAB["RELAY_AFTER_COMMIT"]
+            delay = 0 if strict or self._peers else settings.COLLAB["FLUSH_DELAY"]
             if delay > 0 and not self._urgent.is_set():
                 try:
                     await asyncio.wait_for(self._urgent.wait(), delay)
                 except TimeoutError:
                     pass
-            while self._queue:
-                batch = self._queue[:MAX_BATCH]
+            while batch := self._next_batch():
                 try:
                     last_seq = await self.registry.log_writer.append(
                         self.document_id, [e.pending for e in batch]
@@ -849,7 +906,7 @@ class Room:
                     )
                     # Keep collaboration going while the database is down; the updates
                     # stay queued (and the room loaded) until a write succeeds.
-                    await self._relay(batch, None)
+                    await self._share_uncommitted(batch)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
@@ -860,7 +917,11 @@ class Room:
                 self._mark_applied(*seqs)
                 # In memory only: the webhook worker debounces and checks for hooks.
                 webhooks.document_changed_soon(self.document_id)
-                await self._relay(batch, seqs)
+                for entry in batch:
+                    entry.queued = False
+                await self._share_committed(batch, seqs)
+                for entry in batch:
+                    entry.settled = True  # on disk: not to be adopted or queued again
                 # Counted locally: one less database round trip per batch. Rows written
                 # by other processes are compacted by them or when the room goes idle.
                 self._written_since_compaction += len(batch)
@@ -935,13 +996,15 @@ class Room:
             seqs = message.get("seqs")
             in_order = bool(seqs) and int(seqs[0]) <= self.applied_seq + 1
             for index, update in enumerate(message.get("updates", [])):
+                entry = None
                 if peer is not None and isinstance(numbers, list) and index < len(numbers):
                     # Kept until its commit is announced (held back or not): ours to write
                     # if that process dies first.
                     author = authors[index] if index < len(authors) else None
                     pending = store.PendingUpdate(update, author, timezone.now())
-                    peer.uncommitted.append((numbers[index], pending))
-                if not in_order and self._held_back(update):
+                    entry = _Queued(pending, None, relayed=True, shared=True, foreign=True)
+                    peer.uncommitted.append((numbers[index], entry))
+                if not in_order and self._held_back(update, entry):
                     continue
                 try:
                     apply_safely(self.doc, update)
@@ -950,6 +1013,7 @@ class Room:
                     continue
                 self._depths_learn(update)  # checked by its process; the map must know it
                 self._doc_changed()
+                self._queue_foreign(entry)
                 frames.append(protocol.update_message(update))
             self._committed_elsewhere(peer, message)
         elif kind == "room.committed":
@@ -973,6 +1037,15 @@ class Room:
             frames.append(protocol.awareness_message(update))
         return frames
 
+    def _queue_foreign(self, entry: _Queued | None) -> None:
+        """Another process's uncommitted update entered the Doc: note its place in the
+        causal order (see _next_batch)."""
+        if entry is None or entry.settled:
+            return
+        entry.queued = True
+        self._queue.append(entry)
+        self._foreign_queued = True
+
     def _peer(self, origin) -> _Peer | None:
         if not isinstance(origin, str):
             return None
@@ -989,7 +1062,13 @@ class Room:
         settled = message.get("settled")
         if peer is not None and isinstance(settled, int) and settled > 0:
             # Numbers, not counts: a relay lost on the way must not settle another one.
-            peer.uncommitted = [(n, p) for n, p in peer.uncommitted if n > settled]
+            held = []
+            for number, entry in peer.uncommitted:
+                if number > settled:
+                    held.append((number, entry))
+                else:
+                    entry.settled = True
+            peer.uncommitted = held
 
     def _mark_applied(self, first: int, last: int) -> None:
         """Log rows first..last are in self.doc; advance the contiguous mark over them."""
@@ -1003,7 +1082,7 @@ class Room:
             self.applied_seq += 1
             self._seen_seqs.discard(self.applied_seq)
 
-    def _held_back(self, update: bytes) -> bool:
+    def _held_back(self, update: bytes, entry: _Queued | None = None) -> bool:
         """Keep a relayed update whose dependencies the room lacks out of the Doc for now.
 
         After a lost relay (Redis restarted) newer updates arrive before anti-entropy
@@ -1019,7 +1098,7 @@ class Room:
             return False  # apply_safely reports it
         if not shape.missing_dependencies(self._state_cache.current(self.doc)):
             return False
-        self._held_updates.append((update, shape))
+        self._held_updates.append((update, shape, entry))
         return True
 
     def _apply_held(self) -> list[bytes]:
@@ -1029,7 +1108,7 @@ class Room:
         while progress and self._held_updates:
             progress = False
             for held in list(self._held_updates):
-                update, shape = held
+                update, shape, entry = held
                 if shape.missing_dependencies(self._state_cache.current(self.doc)):
                     continue
                 self._held_updates.remove(held)
@@ -1040,6 +1119,7 @@ class Room:
                     continue
                 self._depths_learn(update, shape)
                 self._doc_changed()
+                self._queue_foreign(entry)
                 frames.append(protocol.update_message(update))
                 progress = True
         return frames
@@ -1134,16 +1214,23 @@ class Room:
             if peer.last_heard > deadline:
                 continue
             del self._peers[origin]
-            if peer.uncommitted:
-                # It relayed these while the database was down and died (or is cut off)
-                # before writing them: write them here. Rows twice in the log are harmless
-                # (applying an update twice changes nothing).
+            adopted = [entry for _n, entry in peer.uncommitted if not entry.settled]
+            if adopted:
+                # It shared these while the database was down and died (or is cut off)
+                # before writing them: write them here, those in the Doc in their place in
+                # the queue. Rows twice in the log are harmless (applying an update twice
+                # changes nothing).
                 logger.warning(
                     "adopting %d uncommitted updates of a silent process for %s",
-                    len(peer.uncommitted),
+                    len(adopted),
                     self.document_id,
                 )
-                self._queue.extend(_Queued(p, None, relayed=True) for _n, p in peer.uncommitted)
+                for entry in adopted:
+                    entry.foreign = False
+                    entry.uncommitted_no = 0
+                    if not entry.queued:
+                        entry.queued = True
+                        self._queue.append(entry)
                 self._wake.set()
             ghosts = [
                 cid

@@ -231,6 +231,106 @@ async def test_a_committed_relay_settles_what_was_relayed_uncommitted(ann, fast_
     await registry.release(room)
 
 
+async def test_other_processes_get_an_update_with_its_commit(ann, fast_rounds, settings):
+    """Local sockets get an update at once; other processes only once it is on disk, so
+    their clients cannot build on it before it is in the log (causal order)."""
+    from pycrdt import Text
+
+    settings.COLLAB = {**settings.COLLAB, "FLUSH_DELAY": 60.0, "PEER_TIMEOUT": 600.0}
+    document = await sync_to_async(services.document_create)(owner=ann, title="Order")
+    first, second = RoomRegistry(), RoomRegistry()
+    room_a = await first.acquire(document.pk)
+    room_b = await second.acquire(document.pk)
+    writer, reader = FakeConnection(ann.pk), FakeConnection(ann.pk)
+    await room_a.join(writer)
+    await room_a.join(reader)
+    update = _text_update(None, "typed")
+    await room_a.receive_update(writer, update)
+    assert protocol.update_message(update) in reader.frames
+    await asyncio.sleep(0.3)
+    assert str(room_b.doc.get("t", type=Text)) == ""
+    assert room_a.has_pending_writes
+    assert await room_a.flush(5)
+    assert await _wait_for(lambda: str(room_b.doc.get("t", type=Text)) == "typed")
+    await room_a.leave(writer)
+    await room_a.leave(reader)
+    await first.release(room_a)
+    await second.release(room_b)
+
+
+async def _stored_rows(document_id) -> list[bytes]:
+    from collab.models import DocumentUpdate
+
+    def rows():
+        query = DocumentUpdate.objects.filter(document_id=document_id).order_by("seq")
+        return [bytes(data) for data in query.values_list("data", flat=True)]
+
+    return await sync_to_async(rows)()
+
+
+async def test_an_edit_on_an_uncommitted_update_of_another_process_is_written_after_it(
+    ann, fast_rounds
+):
+    """While the database is down processes share updates uncommitted. An edit built on
+    one of them is written after it (a copy of it, if its process has not written it yet):
+    a row stored before its dependencies is dropped by every load (pycrdt)."""
+    from pycrdt import Text
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Causal")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    conn = FakeConnection(ann.pk)
+    await room.join(conn)
+    theirs = _text_update(None, "theirs ")
+    room._handle_layer_message(
+        {
+            "type": "room.update",
+            "origin": "other-process",
+            "updates": [theirs],
+            "uncommitted": [1],
+            "authors": [ann.pk],
+        }
+    )
+    assert not room.has_pending_writes  # theirs to write
+    ours = _text_update(theirs, "ours")
+    room.accept_update(conn, ours)
+    assert await room.flush(5)
+    assert await _stored_rows(document.pk) == [theirs, ours]
+    loaded, _ = await sync_to_async(store.doc_load)(document_id=document.pk)
+    assert str(loaded.get("t", type=Text)) == "theirs ours"
+    # Written here, it is not adopted again when that process goes silent.
+    await asyncio.sleep(1.0)
+    assert await _stored_rows(document.pk) == [theirs, ours]
+    await room.leave(conn)
+    await registry.release(room)
+
+
+async def test_an_update_its_process_committed_in_time_is_not_written_twice(ann, fast_rounds):
+    document = await sync_to_async(services.document_create)(owner=ann, title="Once")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    conn = FakeConnection(ann.pk)
+    await room.join(conn)
+    theirs = _text_update(None, "theirs ")
+    origin = "other-process"
+    room._handle_layer_message(
+        {"type": "room.update", "origin": origin, "updates": [theirs], "uncommitted": [1]}
+    )
+    # Its process writes it (row 1) and says so before this one writes its own edit.
+    await sync_to_async(store.updates_append)(
+        document_id=document.pk, updates=[store.PendingUpdate(theirs, ann.pk, timezone.now())]
+    )
+    room._handle_layer_message(
+        {"type": "room.committed", "origin": origin, "seqs": [1, 1], "settled": 1}
+    )
+    ours = _text_update(theirs, "ours")
+    room.accept_update(conn, ours)
+    assert await room.flush(5)
+    assert await _stored_rows(document.pk) == [theirs, ours]
+    await room.leave(conn)
+    await registry.release(room)
+
+
 async def test_unrenewed_remote_awareness_expires_but_local_sockets_stay(ann, fast_rounds):
     from pycrdt import Awareness, Doc
 

@@ -280,6 +280,32 @@ def assert_exactly_once(paragraphs: list[str], expected: list[str]) -> None:
     assert not lost and not doubled and not unknown, (lost[:10], doubled[:10], unknown[:10])
 
 
+def assert_log_causal(database_url: str, document_id: str) -> None:
+    """Every row of the document's update log applies with nothing missing after the rows
+    before it: a row stored before its dependencies stays pending in every load, and
+    pycrdt drops structs left pending long (NOTES.md), so a load would lack them."""
+    import psycopg
+    from pycrdt import Doc
+
+    from collab.client_ids import state_vector
+    from collab.update_guard import check_update
+
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT seq, data FROM collab_documentupdate WHERE document_id = %s ORDER BY seq",
+            (document_id,),
+        ).fetchall()
+    assert rows, "the log is empty"
+    doc = Doc()
+    for seq, data in rows:
+        data = bytes(data)
+        missing = check_update(data, max_depth=128).missing_dependencies(
+            state_vector(doc.get_state())
+        )
+        assert not missing, f"log row {seq} is stored before its dependencies {missing[:3]}"
+        doc.apply_update(data)
+
+
 class Cluster:
     """Two (or more) Daphne processes on one database and a private Redis, behind a proxy."""
 
