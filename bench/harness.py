@@ -47,6 +47,7 @@ PROFILES = {
         "servers": [
             "ours-sqlite-memory",
             "ours-postgres-redis",
+            "ours-sqlite-memory-uvicorn",
             "js-ref",
             "pycrdt-daphne",
             "pycrdt-uvicorn",

@@ -196,15 +196,18 @@ class Ours(Server):
 
     persistent = True
 
-    def __init__(self, database: str = "sqlite", layer: str = "memory", extra_env=None):
+    def __init__(
+        self, database: str = "sqlite", layer: str = "memory", extra_env=None, asgi="daphne"
+    ):
         super().__init__()
         self.database_kind = database
         self.layer = layer
+        self.asgi = asgi
         self.extra_env = dict(extra_env or {})
-        self.name = f"ours-{database}-{layer}"
+        self.name = f"ours-{database}-{layer}" + ("" if asgi == "daphne" else f"-{asgi}")
         db_label = "SQLite" if database == "sqlite" else "PostgreSQL"
         layer_label = "in-memory layer" if layer == "memory" else "Redis pub/sub layer"
-        self.label = f"ours (Daphne, {db_label}, {layer_label})"
+        self.label = f"ours ({asgi.capitalize()}, {db_label}, {layer_label})"
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-ours-"))
         self.database: LiveDatabase | None = None
         self.live: LiveServer | None = None
@@ -224,7 +227,7 @@ class Ours(Server):
             env = {**UNLIMITED, **self.extra_env}
             if self.layer == "redis":
                 env["REDIS_URL"] = REDIS_URL
-            self.live = LiveServer(self.tmp, self.database, extra_env=env)
+            self.live = LiveServer(self.tmp, self.database, extra_env=env, asgi_server=self.asgi)
             if self.layer != "redis":
                 self.live.env.pop("REDIS_URL", None)
             self.live.env["LOG_LEVEL"] = "WARNING"
@@ -274,8 +277,9 @@ class Ours(Server):
 
 def make_server(name: str) -> Server:
     if name.startswith("ours-"):
-        _, database, layer = name.split("-")
-        return Ours(database, layer)
+        # ours-<sqlite|postgres>-<memory|redis>[-uvicorn]
+        _, database, layer, *asgi = name.split("-")
+        return Ours(database, layer, asgi=asgi[0] if asgi else "daphne")
     if name == "js-ref":
         return JSReference()
     if name in ("pycrdt-daphne", "pycrdt-uvicorn"):
