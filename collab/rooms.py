@@ -30,6 +30,7 @@ from accounts.socket_sessions import SESSIONS_GROUP, connection_matches
 from . import protocol, store, webhooks
 from .broadcast import room_group
 from .client_ids import (
+    ClaimWriter,
     ClientIdOwners,
     StateVectorCache,
     awareness_entries,
@@ -521,9 +522,7 @@ class Room:
         through an outage, as they do for the update log itself.
         """
         try:
-            await database_sync_to_async(self.client_id_owners.claim)(
-                user_id=conn.user_id, client_ids=client_ids
-            )
+            await self._claim_owners(conn.user_id, client_ids)
         except DatabaseError:
             logger.warning(
                 "could not record owners of client ids %s of %s; kept in memory until the "
@@ -534,14 +533,18 @@ class Room:
             for client_id in client_ids:
                 self._unsaved_claims.setdefault(client_id, conn.user_id)
 
+    async def _claim_owners(self, user_id: int | None, client_ids: list[int]) -> None:
+        """Record the claim (shared with other rooms' claims, collab/client_ids.py
+        ClaimWriter) and learn the owners the database has: whoever claimed first wins."""
+        owners = await self.registry.claim_writer.claim(self.document_id, user_id, client_ids)
+        self.client_id_owners.recorded(owners)
+
     async def _save_claims(self) -> None:
         """Write the client id claims made while the database was down."""
         for client_id, user_id in list(self._unsaved_claims.items()):
-            # claim() keeps whoever the database already records: if another process
-            # claimed the id meanwhile, its owner wins from now on.
-            await database_sync_to_async(self.client_id_owners.claim)(
-                user_id=user_id, client_ids=[client_id]
-            )
+            # Whoever the database already records wins: if another process claimed the
+            # id meanwhile, its owner wins from now on.
+            await self._claim_owners(user_id, [client_id])
             self._unsaved_claims.pop(client_id, None)
 
     async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
@@ -710,9 +713,7 @@ class Room:
             owners = self.client_id_owners
             if owners.unknown([candidate]):
                 try:
-                    await database_sync_to_async(owners.claim)(
-                        user_id=conn.user_id, client_ids=[candidate]
-                    )
+                    await self._claim_owners(conn.user_id, [candidate])
                 except DatabaseError:
                     # Database down: this presence waits for the client's next renewal
                     # (15 s) instead of costing the socket, whose edits still flow.
@@ -1362,6 +1363,7 @@ class RoomRegistry:
     def __init__(self) -> None:
         self.process_id = uuid.uuid4().hex
         self.log_writer = LogWriter()
+        self.claim_writer = ClaimWriter()
         self._rooms: dict[str, Room] = {}
         self._refs: dict[str, int] = {}
         self._loading: dict[str, asyncio.Task] = {}

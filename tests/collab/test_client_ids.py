@@ -8,6 +8,7 @@ from pycrdt import Awareness, Doc, Text
 
 from collab import protocol, services
 from collab.client_ids import (
+    ClaimWriter,
     ClientIdOwners,
     ForeignClientId,
     StateVectorCache,
@@ -209,6 +210,51 @@ async def test_claims_race_between_processes_first_insert_wins(room, ann, bob):
     await sync_to_async(theirs.claim)(user_id=ann.pk, client_ids=[501])
     await sync_to_async(mine.claim)(user_id=bob.pk, client_ids=[501])
     assert mine.owners[501] == ann.pk
+
+
+async def test_claims_waiting_together_share_one_transaction(ann, bob, monkeypatch):
+    from collab import client_ids
+
+    documents = [
+        await sync_to_async(services.document_create)(owner=ann, title=f"C{i}") for i in range(4)
+    ]
+    rounds = []
+    real = client_ids.claims_record
+
+    def counting(claims):
+        rounds.append(len(claims))
+        return real(claims)
+
+    monkeypatch.setattr(client_ids, "claims_record", counting)
+    writer = ClaimWriter()
+    # The first claim starts a transaction; those that arrive while it runs share one.
+    results = await asyncio.gather(
+        *(writer.claim(d.pk, ann.pk, [10 + i, 20 + i]) for i, d in enumerate(documents)),
+        # Two accounts claim the same id of one document in one round: the first one wins.
+        writer.claim(documents[3].pk, bob.pk, [13]),
+    )
+    assert results[:4] == [{10 + i: ann.pk, 20 + i: ann.pk} for i in range(4)]
+    assert results[4] == {13: ann.pk}
+    assert sum(rounds) == 5 and len(rounds) <= 2
+    stored = await sync_to_async(ClientIdOwner.objects.count)()
+    assert stored == 8
+
+
+async def test_a_claim_in_a_deleted_document_fails_alone(ann):
+    from collab.models import Document
+
+    kept = await sync_to_async(services.document_create)(owner=ann, title="Kept")
+    gone = await sync_to_async(services.document_create)(owner=ann, title="Gone")
+    gone_id = gone.pk
+    await sync_to_async(Document.objects.filter(pk=gone_id).delete)()
+    writer = ClaimWriter()
+    results = await asyncio.gather(
+        writer.claim(gone_id, ann.pk, [7]),
+        writer.claim(kept.pk, ann.pk, [8]),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Exception)
+    assert results[1] == {8: ann.pk}
 
 
 # --- pending updates -----------------------------------------------------------------------

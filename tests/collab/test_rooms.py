@@ -432,7 +432,7 @@ async def test_new_client_ids_are_claimed_in_memory_while_the_database_is_down(
     from django.db import OperationalError
     from pycrdt import Doc, Text
 
-    from collab.client_ids import ClientIdOwners
+    from collab import client_ids
     from collab.models import ClientIdOwner
     from collab.update_guard import UpdateRejected
 
@@ -441,15 +441,15 @@ async def test_new_client_ids_are_claimed_in_memory_while_the_database_is_down(
     room = await registry.acquire(document.pk)
     conn = FakeConnection(ann.pk)
     await room.join(conn)
-    real_claim = ClientIdOwners.claim
+    real_record = client_ids.claims_record
     outage = {"on": True}
 
-    def claim(self, **kwargs):
+    def record(claims):
         if outage["on"]:
             raise OperationalError("database down")
-        return real_claim(self, **kwargs)
+        return real_record(claims)
 
-    monkeypatch.setattr(ClientIdOwners, "claim", claim)
+    monkeypatch.setattr(client_ids, "claims_record", record)
     doc = Doc()
     doc["t"] = text = Text()
     text += "typed during the outage"
