@@ -264,6 +264,10 @@ class Room:
                 # re-joining the group, and clients re-sync when they reconnect.
                 logger.warning("could not join group for %s", self.document_id, exc_info=True)
                 self._group_joined = False
+            else:
+                # Processes holding the room answer, so each knows the other is there
+                # (_send_to_peers sends nothing while no other process is known).
+                await self._group_send({"type": "room.alive", "hello": True})
             self._tasks.append(asyncio.create_task(self._listen(layer)))
             self._tasks.append(asyncio.create_task(self._keep_group_membership(layer)))
         applied_whole = False
@@ -417,7 +421,8 @@ class Room:
             self.awareness.remove_awareness_states(present, conn)
             update = self.awareness.encode_awareness_update(present)
             await self._send_local(protocol.awareness_message(update), exclude=None)
-            await self._group_send({"type": "room.awareness", "update": update})
+            if self._peers:
+                await self._group_send({"type": "room.awareness", "update": update})
 
     # --------------------------------------------------------------- messages
 
@@ -690,7 +695,8 @@ class Room:
         encoded = self.awareness.encode_awareness_update(changed)
         # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
         await self._send_local(protocol.awareness_message(encoded), exclude=None)
-        await self._group_send({"type": "room.awareness", "update": encoded})
+        if self._peers:
+            await self._group_send({"type": "room.awareness", "update": encoded})
 
     async def _own_awareness_only(self, conn: Connection, update: bytes) -> bytes | None:
         """The entries of ``update`` for the one awareness client id ``conn`` speaks for.
@@ -855,8 +861,17 @@ class Room:
         return self._queue[: min(MAX_BATCH, own[-1] + 1)]
 
     def _send_to_peers(self, message: dict) -> None:
-        """Queue a message for other processes; one task sends the queue in order."""
-        if get_channel_layer() is None:
+        """Queue a message for other processes; one task sends the queue in order.
+
+        Nothing is sent while no other process is known to hold the room: a room greets
+        the others when it starts and they answer (room.alive), and each announces itself
+        when silent, so a process that holds the room is known within a message or two.
+        One that the layer lost the greeting of is known at its next announcement;
+        meanwhile anti-entropy brings its copy what it missed, as after any lost relay.
+        Alone, a process would otherwise pay a layer message per commit for nobody (with
+        the in-memory layer it is always alone).
+        """
+        if get_channel_layer() is None or not self._peers:
             return
         self._outbox.append(message)
         if self._outbox_task is None or self._outbox_task.done():
@@ -971,6 +986,12 @@ class Room:
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
+            origin = message.get("origin")
+            if origin is not None and origin == self.registry.process_id:
+                continue  # our own message, back from the group
+            if message.get("hello"):
+                # A process just opened the room: tell it this one is here too.
+                await self._group_send({"type": "room.alive"})
             if message.get("type") == "access.changed":
                 await self._access_changed(message.get("user_id"))
             elif message.get("type") == "sessions.ended":

@@ -236,11 +236,21 @@ async def test_other_processes_get_an_update_with_its_commit(ann, fast_rounds, s
     their clients cannot build on it before it is in the log (causal order)."""
     from pycrdt import Text
 
-    settings.COLLAB = {**settings.COLLAB, "FLUSH_DELAY": 60.0, "PEER_TIMEOUT": 600.0}
+    settings.COLLAB = {**settings.COLLAB, "PEER_TIMEOUT": 600.0}
     document = await sync_to_async(services.document_create)(owner=ann, title="Order")
     first, second = RoomRegistry(), RoomRegistry()
     room_a = await first.acquire(document.pk)
     room_b = await second.acquire(document.pk)
+    # They know each other (a room greets the others when it starts).
+    assert await _wait_for(lambda: room_a._peers and room_b._peers)
+    gate = asyncio.Event()
+    real_append = first.log_writer.append
+
+    async def slow_append(*args):
+        await gate.wait()
+        return await real_append(*args)
+
+    first.log_writer.append = slow_append
     writer, reader = FakeConnection(ann.pk), FakeConnection(ann.pk)
     await room_a.join(writer)
     await room_a.join(reader)
@@ -249,13 +259,47 @@ async def test_other_processes_get_an_update_with_its_commit(ann, fast_rounds, s
     assert protocol.update_message(update) in reader.frames
     await asyncio.sleep(0.3)
     assert str(room_b.doc.get("t", type=Text)) == ""
-    assert room_a.has_pending_writes
-    assert await room_a.flush(5)
+    gate.set()
     assert await _wait_for(lambda: str(room_b.doc.get("t", type=Text)) == "typed")
+    assert room_b.repaired_updates == 0  # the commit brought it, not anti-entropy
     await room_a.leave(writer)
     await room_a.leave(reader)
     await first.release(room_a)
     await second.release(room_b)
+
+
+async def test_a_process_alone_sends_nothing_to_the_layer(ann, fast_rounds, monkeypatch):
+    """No other process holds the room: commits and cursors cost no layer message."""
+    from channels.layers import get_channel_layer
+
+    document = await sync_to_async(services.document_create)(owner=ann, title="Alone")
+    registry = RoomRegistry()
+    room = await registry.acquire(document.pk)
+    sent = []
+    layer = get_channel_layer()
+    real_group_send = layer.group_send
+
+    async def counting(group, message):
+        sent.append(message["type"])
+        return await real_group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", counting)
+    conn = FakeConnection(ann.pk)
+    await room.join(conn)
+    await room.receive_update(conn, _text_update(None, "alone"))
+    assert await room.flush(5)
+    await asyncio.sleep(0.2)
+    assert [kind for kind in sent if kind != "room.alive"] == []
+    # A second process opens it: they greet, and from then on commits are shared.
+    other = RoomRegistry()
+    room_b = await other.acquire(document.pk)
+    assert await _wait_for(lambda: room._peers and room_b._peers)
+    await room.receive_update(conn, _text_update(None, "shared"))
+    assert await room.flush(5)
+    assert await _wait_for(lambda: "room.update" in sent)
+    await room.leave(conn)
+    await registry.release(room)
+    await other.release(room_b)
 
 
 async def _stored_rows(document_id) -> list[bytes]:
