@@ -18,17 +18,20 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from collab import audit  # noqa: E402
 from collab.rooms import registry  # noqa: E402
 from collab.routing import websocket_urlpatterns  # noqa: E402
+from collab.warm_up import warm_up, warm_up_when_running  # noqa: E402
 from collab.webhook_delivery import WorkerStarter  # noqa: E402
 from collab.ws_auth import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: E402
 
 
 async def lifespan(scope, receive, send):
-    """Uvicorn's startup/shutdown events (Daphne sends none; rooms hook its reactor instead):
-    on shutdown, after Uvicorn closed the sockets, write every room's queued updates and
-    the audit records still in flight."""
+    """Uvicorn's startup/shutdown events (Daphne sends none; rooms and the warm-up hook its
+    reactor instead): on startup, open the database connection and the channel layer; on
+    shutdown, after Uvicorn closed the sockets, write every room's queued updates and the
+    audit records still in flight."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await warm_up()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await registry().flush_all()
@@ -36,6 +39,8 @@ async def lifespan(scope, receive, send):
             await send({"type": "lifespan.shutdown.complete"})
             return
 
+
+warm_up_when_running()
 
 # WorkerStarter: the webhook delivery worker starts with a process's first connection.
 application = WorkerStarter(
