@@ -238,10 +238,18 @@ class Ours(Server):
         self.process = self.live.process
 
     def restart(self) -> None:
-        """Stop and start the same server on the same database: every room is cold."""
+        """Stop and start the same server on the same database: every room is cold.
+
+        Returns once /healthz answers 200, as a load balancer waits for a new process
+        before sending it traffic (and its warm-up, collab/warm_up.py, has run)."""
         self.live.terminate()
         self.live.start()
         self.process = self.live.process
+        deadline = time.monotonic() + 30
+        while self.live.api("GET", "/healthz", self.token)[0] != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not healthy after a restart")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.live:

@@ -18,9 +18,15 @@ async def warm_up() -> None:
     A failure is logged, never raised: a server whose database or Redis is down at start
     still serves (and retries) as it does later.
     """
-    from .health import _check_channel_layer, _check_database
+    from .health import _check_channel_layer, _check_database, _database_ok
+    from .rooms import _in_own_thread
 
-    for check in (_check_database, _check_channel_layer):
+    async def _check_load_thread() -> None:
+        # Loads run in a worker thread of their own (PostgreSQL): an idle pool thread is
+        # reused, so the first load finds this connection open.
+        await _in_own_thread(_database_ok)()
+
+    for check in (_check_database, _check_load_thread, _check_channel_layer):
         try:
             await asyncio.wait_for(check(), WARM_UP_TIMEOUT_SECONDS)
         except Exception as exc:
