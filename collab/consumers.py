@@ -25,6 +25,7 @@ from .rooms import (
     registry,
 )
 from .selectors import role_of
+from .socket_sender import SocketSender
 from .update_guard import UpdateRejected
 
 session_still_valid = database_sync_to_async(session_user_matches)
@@ -54,6 +55,9 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     idle_task: asyncio.Task | None = None
     expiry_task: asyncio.Task | None = None
     document_id: str | None = None
+    # Relays to this socket, without waiting for a slow reader (collab/socket_sender.py).
+    sender: SocketSender | None = None
+    too_slow_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         """AsyncConsumer.__call__ for a consumer without a channel: one loop over receive().
@@ -173,6 +177,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             self.idle_task.cancel()
         if self.expiry_task is not None and self.expiry_task is not asyncio.current_task():
             self.expiry_task.cancel()
+        if self.sender is not None:
+            self.sender.cancel()
         if self.counted:
             self.counted = False
             limits.connection_counts().release(user_id=self.user_id, document_id=self.document_id)
@@ -262,9 +268,26 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     # The Connection interface rooms use.
     async def send_frame(self, frame: bytes) -> None:
-        # AsyncWebsocketConsumer.send without its two layers of dispatch: this runs once
-        # per relayed update per socket.
-        await self.base_send({"type": "websocket.send", "bytes": frame})
+        # AsyncWebsocketConsumer.send without its two layers of dispatch (this runs once
+        # per relayed update per socket), and without waiting for a slow reader.
+        if self.sender is None:
+            self.sender = SocketSender(
+                self.base_send,
+                max_backlog_bytes=settings.COLLAB["SEND_BACKLOG_BYTES"],
+                on_overflow=self._too_slow,
+            )
+        self.sender.send({"type": "websocket.send", "bytes": frame})
+
+    def _too_slow(self) -> None:
+        logger.warning(
+            "closing a socket of user %s on %s: %d bytes waiting to be sent",
+            self.user_id,
+            self.document_id,
+            settings.COLLAB["SEND_BACKLOG_BYTES"],
+        )
+        self.too_slow_task = asyncio.ensure_future(
+            self.close_with(limits.CLOSE_TOO_SLOW, "too far behind; reconnect")
+        )
 
     async def close_with(self, code: int, reason: str) -> None:
         if 4400 <= code < 4500:

@@ -15,6 +15,9 @@ from django.conf import settings
 CLOSE_TOO_BIG = 4413
 CLOSE_TOO_MANY = 4429
 CLOSE_IDLE = 4008
+# A reader so far behind that its unsent messages pass COLLAB_SEND_BACKLOG_BYTES
+# (collab/socket_sender.py): it reconnects and re-syncs.
+CLOSE_TOO_SLOW = 4009
 
 
 class TokenBucket:

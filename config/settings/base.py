@@ -249,10 +249,16 @@ COLLAB = {
     "MAX_MESSAGE_BYTES": env_int("COLLAB_MAX_MESSAGE_BYTES", 16 * 1024 * 1024),
     # Deepest nesting of values/types accepted in one update (pycrdt crashes on deep ones).
     "MAX_UPDATE_DEPTH": env_int("COLLAB_MAX_UPDATE_DEPTH", 128),
+    # Bytes of messages a socket may have waiting to be sent (a reader that stopped reading,
+    # under Uvicorn's flow control) before it is closed with 4009 to reconnect and re-sync.
+    # Twice the largest message, so one whole sync step 2 of the largest document fits.
+    "SEND_BACKLOG_BYTES": env_int("COLLAB_SEND_BACKLOG_BYTES", 32 * 1024 * 1024),
     # Seconds a room's writer waits after the first queued update to gather a bigger
-    # batch. Updates are relayed when accepted, not when written, so this costs no
-    # latency; it bounds how long an edit lives only in clients' and processes' memory
-    # (docs/architecture.md "Durability"), and saves a transaction per keystroke.
+    # batch. Updates reach the process's own sockets when accepted, not when written, so
+    # this costs them no latency (other processes get updates with their commit, and no
+    # delay applies while one holds the room); it bounds how long an edit lives only in
+    # clients' memory (docs/architecture.md "Durability"), and saves a transaction per
+    # keystroke.
     "FLUSH_DELAY": env_float("COLLAB_FLUSH_DELAY", 0.2),
     # Strict durability: relay an update only once it is committed, so anything a
     # collaborator has seen is on disk even if every client vanishes with the process.
