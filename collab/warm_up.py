@@ -5,13 +5,18 @@ import asyncio
 import logging
 import sys
 
+from django.conf import settings
+
+from . import heap
+
 logger = logging.getLogger(__name__)
 
 WARM_UP_TIMEOUT_SECONDS = 5.0
 
 
 async def warm_up() -> None:
-    """The health checks' database query and channel-layer round trip (collab/health.py).
+    """The health checks' database query and channel-layer round trip (collab/health.py),
+    then the garbage collector's settings for a long-running server (collab/heap.py).
 
     The layer's round trip also keeps one subscription open for the process: with none,
     channels-redis' pub/sub receiver sleeps 0.1 s before it reads its first message.
@@ -31,6 +36,8 @@ async def warm_up() -> None:
             await asyncio.wait_for(check(), WARM_UP_TIMEOUT_SECONDS)
         except Exception as exc:
             logger.warning("warm-up %s failed: %r", check.__name__, exc)
+    # Last: what start-up and the checks loaded stays for the process's whole life.
+    heap.settle(settings.COLLAB["GC_OLDEST_THRESHOLD"])
 
 
 def warm_up_when_running() -> None:

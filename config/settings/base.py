@@ -265,6 +265,10 @@ COLLAB = {
     # Costs a commit in every keystroke's latency (docs/benchmarks.md); FLUSH_DELAY is
     # then ignored.
     "RELAY_AFTER_COMMIT": env_bool("COLLAB_RELAY_AFTER_COMMIT", False),
+    # How many collections of the middle generation run before a full garbage collection
+    # (Python's default: 10); objects that exist when a process has started are frozen
+    # out of collections (collab/heap.py). 0 leaves the collector as Python sets it.
+    "GC_OLDEST_THRESHOLD": env_int("COLLAB_GC_OLDEST_THRESHOLD", 1000),
     # Write a snapshot when this many log rows follow the latest one.
     "SNAPSHOT_EVERY": env_int("COLLAB_SNAPSHOT_EVERY", 500),
     # Anti-entropy round (docs/deploy.md): seconds between checks that repair relays the
