@@ -21,7 +21,7 @@ from pathlib import Path
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from pycrdt import Array, Doc, Map, Text, XmlElement, XmlFragment, XmlText
 
@@ -169,19 +169,20 @@ def sessions_record_many(batches: list, cache: NewestSessions | None = None) -> 
 def _sessions_extend(sessions: list[EditSession]) -> None:
     """Write extended sessions with one statement run for each (executemany): the ORM's
     bulk_update builds a CASE per field and row, which costs more than the rows."""
+    db = transaction.get_connection()  # not the proxy: it looks itself up per attribute
     meta = EditSession._meta
-    quote = connection.ops.quote_name
+    quote = db.ops.quote_name
     fields = [
         meta.get_field(name) for name in ("last_seq", "ended_at", "update_count", "byte_count")
     ]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
     params = [
-        [field.get_db_prep_value(getattr(session, field.attname), connection) for field in fields]
+        [field.get_db_prep_value(getattr(session, field.attname), db) for field in fields]
         + [session.pk]
         for session in sessions
     ]
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         cursor.executemany(sql, params)
 
 

@@ -8,6 +8,7 @@ A large snapshot is applied in pieces (collab/update_split.py, planned when it i
 so that loading it from a worker thread lets the event loop run between two pieces.
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,8 +79,12 @@ def updates_append_many(
     folded: list[tuple[object, list[PendingUpdate], int]] = []
     try:
         with transaction.atomic():
-            results = _bump_in_lock_order(batches, rows, folded)
-            _rows_insert(rows)
+            # The connection itself, not django.db.connection: that proxy looks the
+            # connection up again (a context-local) on every attribute, many times per row.
+            db = transaction.get_connection()
+            with db.cursor() as cursor:
+                results = _bump_in_lock_order(db, cursor, batches, rows, folded)
+                _rows_insert(db, cursor, rows)
             # In the same transaction: history's sessions never disagree with the log.
             history.sessions_record_many(folded, cache=sessions)
     except BaseException:
@@ -89,10 +94,13 @@ def updates_append_many(
     return results
 
 
-def _bump_in_lock_order(batches, rows: list, folded: list) -> list[int | DocumentGone]:
+def _bump_in_lock_order(db, cursor, batches, rows: list, folded: list) -> list[int | DocumentGone]:
     """Hand out each batch's sequence numbers and build its rows; per batch, the last seq."""
     now = timezone.now()
     results: list[int | DocumentGone] = [DocumentGone("")] * len(batches)
+    document_key = DocumentUpdate._meta.get_field("document").get_db_prep_value
+    data_value = DocumentUpdate._meta.get_field("data").get_db_prep_value
+    moment = db.ops.adapt_datetimefield_value
     # Row locks in one order (document id) in every process: two processes appending to
     # the same documents cannot deadlock.
     for index in sorted(range(len(batches)), key=lambda i: str(batches[i][0])):
@@ -105,13 +113,20 @@ def _bump_in_lock_order(batches, rows: list, folded: list) -> list[int | Documen
         # Bumping the counter takes the document row's write lock (PostgreSQL) or the
         # database write lock (SQLite), so concurrent appenders in other processes queue
         # here and every row gets a distinct, gap-free sequence number.
-        last_seq = _bump_last_seq(document_id, count, updates[-1], now)
+        last_seq = _bump_last_seq(db, cursor, document_id, count, updates[-1], now)
         if last_seq is None:
             results[index] = DocumentGone(str(document_id))
             continue
         first_seq = last_seq - count + 1
+        key = document_key(document_id, db)
         rows.extend(
-            (document_id, first_seq + offset, update.author_id, update.data, update.received_at)
+            (
+                key,
+                first_seq + offset,
+                update.author_id,
+                data_value(update.data, db),
+                moment(update.received_at),
+            )
             for offset, update in enumerate(updates)
         )
         results[index] = last_seq
@@ -119,66 +134,58 @@ def _bump_in_lock_order(batches, rows: list, folded: list) -> list[int | Documen
     return results
 
 
-def _rows_insert(rows: list[tuple]) -> None:
-    """Insert log rows ``(document_id, seq, author_id, data, received_at)`` with one
-    statement run for each (executemany): model instances and the ORM's per-value
-    preparation cost more than the insert itself in a flood of one-keystroke rows."""
-    if not rows:
-        return
-    meta = DocumentUpdate._meta
-    quote = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in ("document", "seq", "author", "data", "created_at")]
-    columns = ", ".join(quote(field.column) for field in fields)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    document_field, _, _, data_field, created_field = fields
-    params = [
-        (
-            document_field.get_db_prep_value(document_id, connection),
-            seq,
-            author_id,
-            data_field.get_db_prep_value(data, connection),
-            created_field.get_db_prep_value(created_at, connection),
-        )
-        for document_id, seq, author_id, data, created_at in rows
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+def _rows_insert(db, cursor, rows: list[tuple]) -> None:
+    """Insert log rows ``(document key, seq, author_id, data, created_at)``, each already
+    in the database's form, with one statement run for each (executemany): model
+    instances and the ORM's per-value preparation cost more than the insert itself in a
+    flood of one-keystroke rows."""
+    if rows:
+        cursor.executemany(_append_statements(db.vendor)[0], rows)
 
 
-def _bump_last_seq(document_id, count: int, last: PendingUpdate, now: datetime) -> int | None:
+def _bump_last_seq(
+    db, cursor, document_id, count: int, last: PendingUpdate, now: datetime
+) -> int | None:
     """Hand out ``count`` sequence numbers: the new last_seq, or None if the document is gone.
 
     One statement (UPDATE ... RETURNING, PostgreSQL and SQLite >= 3.35) where the ORM
     needs an update and a select: it runs for every document in every batch.
     """
-    meta = Document._meta
+    moment = db.ops.adapt_datetimefield_value
+    params = [
+        count,
+        moment(last.received_at),
+        last.author_id,
+        moment(now),
+        Document._meta.pk.get_db_prep_value(document_id, db),
+    ]
+    cursor.execute(_append_statements(db.vendor)[1], params)
+    row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _append_statements(vendor: str) -> tuple[str, str]:
+    """The log row INSERT and the sequence bump, written once per database vendor."""
     quote = connection.ops.quote_name
+    update_meta = DocumentUpdate._meta
+    columns = ", ".join(
+        quote(update_meta.get_field(name).column)
+        for name in ("document", "seq", "author", "data", "created_at")
+    )
+    insert = f"INSERT INTO {quote(update_meta.db_table)} ({columns}) VALUES (%s, %s, %s, %s, %s)"
+    meta = Document._meta
 
     def column(name: str) -> str:
         return quote(meta.get_field(name).column)
 
-    def prep(name: str, value):
-        return meta.get_field(name).get_db_prep_value(value, connection)
-
-    sql = (
+    bump = (
         f"UPDATE {quote(meta.db_table)} SET {column('last_seq')} = {column('last_seq')} + %s, "
         f"{column('last_edited_at')} = %s, {column('last_edited_by')} = %s, "
         f"{column('updated_at')} = %s WHERE {quote(meta.pk.column)} = %s "
         f"RETURNING {column('last_seq')}"
     )
-    params = [
-        count,
-        prep("last_edited_at", last.received_at),
-        last.author_id,
-        prep("updated_at", now),
-        meta.pk.get_db_prep_value(document_id, connection),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else int(row[0])
+    return insert, bump
 
 
 def _last_seq(document_id) -> int | None:
