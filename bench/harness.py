@@ -57,8 +57,9 @@ PROFILES = {
         ],
         "w1_readers": [1, 10, 50, 200],
         "w1_duration": 10.0,
-        "w2_steps": [10, 20, 40, 80, 160, 320],
-        "w2_ceiling_steps": [640],
+        # between doublings too: a server's limit is known within a third, not a half
+        "w2_steps": [10, 20, 40, 60, 80, 120, 160, 240, 320],
+        "w2_ceiling_steps": [480, 640],
         "w2_duration": 10.0,
         "w3_limit": None,
         "w4_runs": 3,
