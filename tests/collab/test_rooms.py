@@ -156,6 +156,26 @@ async def test_relayed_rows_are_not_fetched_again(ann, fast_rounds):
     await second.release(room_b)
 
 
+def _shared_uncommitted(room, origin, update: bytes, number: int, author_id=None) -> None:
+    """Another process relays update ``number`` before its commit (its database is down)."""
+    message = {
+        "type": "room.update",
+        "origin": origin,
+        "updates": [update],
+        "uncommitted": [number],
+    }
+    if author_id is not None:
+        message["authors"] = [author_id]
+    room._handle_layer_message(message)
+
+
+def _committed_elsewhere(room, origin, *, seq: int) -> None:
+    """Another process committed log row ``seq``, which holds its relay number ``seq``."""
+    room._handle_layer_message(
+        {"type": "room.committed", "origin": origin, "seqs": [seq, seq], "settled": seq}
+    )
+
+
 async def test_a_silent_process_loses_its_presence_and_its_uncommitted_updates_are_adopted(
     ann, fast_rounds
 ):
@@ -178,15 +198,7 @@ async def test_a_silent_process_loses_its_presence_and_its_uncommitted_updates_a
             "update": their.encode_awareness_update([their.client_id]),
         }
     )
-    room._handle_layer_message(
-        {
-            "type": "room.update",
-            "origin": dead,
-            "updates": [update],
-            "uncommitted": [1],
-            "authors": [ann.pk],
-        }
-    )
+    _shared_uncommitted(room, dead, update, 1, author_id=ann.pk)
     assert their.client_id in room.awareness.states
     assert await _wait_for(lambda: their.client_id not in room.awareness.states)
     # Its local clients were told: a removal (state null) for that client id.
@@ -215,17 +227,11 @@ async def test_a_committed_relay_settles_what_was_relayed_uncommitted(ann, fast_
     alive = "live-process"
     second = _text_update(None, "two")
     # Its relay of update 1 was lost (Redis blip); update 2 arrived, still uncommitted.
-    room._handle_layer_message(
-        {"type": "room.update", "origin": alive, "updates": [second], "uncommitted": [2]}
-    )
+    _shared_uncommitted(room, alive, second, 2)
     # It committed update 1 only: update 2 must stay ours to write should it die.
-    room._handle_layer_message(
-        {"type": "room.committed", "origin": alive, "seqs": [1, 1], "settled": 1}
-    )
+    _committed_elsewhere(room, alive, seq=1)
     assert [n for n, _ in room._peers[alive].uncommitted] == [2]
-    room._handle_layer_message(
-        {"type": "room.committed", "origin": alive, "seqs": [2, 2], "settled": 2}
-    )
+    _committed_elsewhere(room, alive, seq=2)
     assert room._peers[alive].uncommitted == []
     assert room.applied_seq == 2
     await registry.release(room)
@@ -326,15 +332,7 @@ async def test_an_edit_on_an_uncommitted_update_of_another_process_is_written_af
     conn = FakeConnection(ann.pk)
     await room.join(conn)
     theirs = _text_update(None, "theirs ")
-    room._handle_layer_message(
-        {
-            "type": "room.update",
-            "origin": "other-process",
-            "updates": [theirs],
-            "uncommitted": [1],
-            "authors": [ann.pk],
-        }
-    )
+    _shared_uncommitted(room, "other-process", theirs, 1, author_id=ann.pk)
     assert not room.has_pending_writes  # theirs to write
     ours = _text_update(theirs, "ours")
     room.accept_update(conn, ours)
@@ -357,16 +355,12 @@ async def test_an_update_its_process_committed_in_time_is_not_written_twice(ann,
     await room.join(conn)
     theirs = _text_update(None, "theirs ")
     origin = "other-process"
-    room._handle_layer_message(
-        {"type": "room.update", "origin": origin, "updates": [theirs], "uncommitted": [1]}
-    )
+    _shared_uncommitted(room, origin, theirs, 1)
     # Its process writes it (row 1) and says so before this one writes its own edit.
     await sync_to_async(store.updates_append)(
         document_id=document.pk, updates=[store.PendingUpdate(theirs, ann.pk, timezone.now())]
     )
-    room._handle_layer_message(
-        {"type": "room.committed", "origin": origin, "seqs": [1, 1], "settled": 1}
-    )
+    _committed_elsewhere(room, origin, seq=1)
     ours = _text_update(theirs, "ours")
     room.accept_update(conn, ours)
     assert await room.flush(5)

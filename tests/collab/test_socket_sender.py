@@ -22,6 +22,14 @@ class FakeSocket:
         self.received.append(message["bytes"])
 
 
+def stuck_sender(max_backlog_bytes: int = 1000, on_overflow=lambda: None):
+    """A socket whose client stopped reading (its send waits), and its sender."""
+    socket = FakeSocket()
+    socket.open.clear()
+    sender = SocketSender(socket.send, max_backlog_bytes=max_backlog_bytes, on_overflow=on_overflow)
+    return socket, sender
+
+
 def frame(n: int, size: int = 10) -> dict:
     return {"type": "websocket.send", "bytes": bytes([n % 256]) * size}
 
@@ -36,9 +44,7 @@ async def test_a_socket_that_takes_messages_at_once_gets_them_inline():
 
 
 async def test_a_waiting_socket_holds_up_nobody_and_keeps_its_order():
-    socket = FakeSocket()
-    socket.open.clear()  # its client stopped reading
-    sender = SocketSender(socket.send, max_backlog_bytes=1000, on_overflow=lambda: None)
+    socket, sender = stuck_sender()
     for n in range(5):
         sender.send(frame(n))  # returns at once
     assert socket.received == []
@@ -53,10 +59,8 @@ async def test_a_waiting_socket_holds_up_nobody_and_keeps_its_order():
 
 
 async def test_past_the_cap_the_socket_is_cut_off_once():
-    socket = FakeSocket()
-    socket.open.clear()
     cut = []
-    sender = SocketSender(socket.send, max_backlog_bytes=25, on_overflow=lambda: cut.append(1))
+    socket, sender = stuck_sender(max_backlog_bytes=25, on_overflow=lambda: cut.append(1))
     for n in range(10):
         sender.send(frame(n))
     assert cut == [1]
@@ -68,9 +72,7 @@ async def test_past_the_cap_the_socket_is_cut_off_once():
 
 
 async def test_a_send_that_fails_after_waiting_drops_the_backlog_quietly():
-    socket = FakeSocket()
-    socket.open.clear()
-    sender = SocketSender(socket.send, max_backlog_bytes=1000, on_overflow=lambda: None)
+    socket, sender = stuck_sender()
     sender.send(frame(1))
     sender.send(frame(2))
     socket.fail = True
@@ -89,9 +91,7 @@ async def test_a_send_that_fails_at_once_raises_to_the_caller():
 
 
 async def test_cancel_stops_a_waiting_send():
-    socket = FakeSocket()
-    socket.open.clear()
-    sender = SocketSender(socket.send, max_backlog_bytes=1000, on_overflow=lambda: None)
+    socket, sender = stuck_sender()
     sender.send(frame(1))
     sender.send(frame(2))
     sender.cancel()
