@@ -12,15 +12,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from collab import audit  # noqa: E402
+from collab.autobahn_logging import skip_debug_highlighting  # noqa: E402
 from collab.rooms import registry  # noqa: E402
 from collab.routing import websocket_urlpatterns  # noqa: E402
 from collab.warm_up import warm_up, warm_up_when_running  # noqa: E402
 from collab.webhook_delivery import WorkerStarter  # noqa: E402
-from collab.ws_auth import OriginOrTokenValidator, TokenAuthMiddleware  # noqa: E402
+from collab.ws_auth import (  # noqa: E402
+    OriginOrTokenValidator,
+    SocketAuthMiddlewareStack,
+    TokenAuthMiddleware,
+)
 
 
 async def lifespan(scope, receive, send):
@@ -41,6 +45,7 @@ async def lifespan(scope, receive, send):
 
 
 warm_up_when_running()
+skip_debug_highlighting()
 
 # WorkerStarter: the webhook delivery worker starts with a process's first connection.
 application = WorkerStarter(
@@ -49,7 +54,7 @@ application = WorkerStarter(
             "lifespan": lifespan,
             "http": django_asgi_app,
             "websocket": OriginOrTokenValidator(
-                AuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+                SocketAuthMiddlewareStack(TokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
             ),
         }
     )
