@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from collab import protocol, services, store
-from collab.rooms import RoomRegistry
+from collab.rooms import RoomRegistry, flush_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -546,3 +546,13 @@ async def test_a_relay_that_arrives_before_its_dependency_waits_for_it(ann):
     assert sent == [protocol.update_message(first), protocol.update_message(second)]
     await room.leave(reader)
     await registry.release(room)
+
+
+@pytest.mark.parametrize("now", [0.0, 0.05, 0.0999, 0.1, 0.15, 1234.567, 98765.4321])
+def test_rooms_write_on_one_clock_between_half_and_the_whole_delay(now):
+    wait = flush_wait(now, 0.2)
+    assert 0.1 - 1e-9 <= wait <= 0.2 + 1e-9
+    # On a tick of the process-wide clock (every 0.1 s): rooms that gathered in the same
+    # tick write in the same LogWriter round.
+    phase = (now + wait) % 0.1
+    assert min(phase, 0.1 - phase) < 1e-6
