@@ -1,6 +1,6 @@
 """One command: every workload against this server and its peers in one run; JSON + docs out.
 
-Usage: python bench/harness.py [--profile short|full] [--servers a,b,...] [--out FILE]
+Usage: python bench/harness.py [--profile short|medium|full] [--servers a,b,...] [--out FILE]
 """
 
 import argparse
@@ -42,6 +42,28 @@ PROFILES = {
         "w4_runs": 1,
         "w5_idle": 100,
         "w5_rooms": 20,
+    },
+    # every size the issue asks for (W1 to 200 readers, the whole trace) with shorter
+    # windows and fewer servers than full: ~35 minutes on a 2-core machine
+    "medium": {
+        "servers": [
+            "ours-sqlite-memory",
+            "ours-postgres-redis",
+            "ours-sqlite-memory-uvicorn",
+            "js-ref",
+            "pycrdt-uvicorn",
+            "relay-websockets",
+            "relay-daphne",
+        ],
+        "w1_readers": [1, 10, 50, 200],
+        "w1_duration": 6.0,
+        "w2_steps": [10, 20, 40, 60, 80, 120, 160],
+        "w2_ceiling_steps": [240, 320],
+        "w2_duration": 6.0,
+        "w3_limit": None,
+        "w4_runs": 3,
+        "w5_idle": 300,
+        "w5_rooms": 50,
     },
     "full": {
         "servers": [
