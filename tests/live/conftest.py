@@ -43,6 +43,26 @@ def live_database_factory(tmp_path, monkeypatch):
         database.drop()
 
 
+@pytest.fixture
+def postgres_server(tmp_path, live_database_factory):
+    """start(asgi_server, **LiveServer options): a migrated, started server on a PostgreSQL
+    database of its own (server.database), terminated after the test."""
+    started = []
+
+    def start(asgi_server: str = "daphne", **options) -> LiveServer:
+        server = LiveServer(
+            tmp_path, live_database_factory("postgresql"), asgi_server=asgi_server, **options
+        )
+        started.append(server)
+        server.migrate()
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.terminate()
+
+
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """One server (and database) shared by a module's tests, with three users."""

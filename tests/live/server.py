@@ -49,6 +49,16 @@ class LiveDatabase:
         with psycopg.connect(self.pg_admin_url, autocommit=True) as conn:
             conn.execute(sql)
 
+    def connection_count(self) -> int:
+        """Connections open to this PostgreSQL database (its server's, and nobody else's)."""
+        import psycopg
+
+        with psycopg.connect(self.pg_admin_url, autocommit=True) as admin:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.name,)
+            ).fetchone()
+        return row[0]
+
     def drop(self) -> None:
         if self.pg_admin_url:
             self._pg(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

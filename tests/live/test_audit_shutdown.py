@@ -11,8 +11,6 @@ import websockets
 
 from collab import protocol
 
-from .server import LiveServer
-
 pytestmark = pytest.mark.live
 
 AUDIT_TABLE = "collab_auditevent"
@@ -41,33 +39,28 @@ def audit_rows(database_url: str) -> list[tuple[str, str | None]]:
 
 
 @pytest.mark.parametrize("asgi_server", ["daphne", "uvicorn"])
-def test_sigterm_waits_for_pending_audit_records(tmp_path, live_database_factory, asgi_server):
-    database = live_database_factory("postgresql")
-    server = LiveServer(tmp_path, database, asgi_server=asgi_server)
-    server.migrate()
-    server.start()
+def test_sigterm_waits_for_pending_audit_records(postgres_server, asgi_server):
+    server = postgres_server(asgi_server)
+    database = server.database
+    token = server.user_token("ann@example.com")
+    document_id = server.create_document(token, "Shut down")
+    url = f"{server.ws_base}/{document_id}?token={token}"
+    # The inserts must still be running when the signal comes: hold the audit table
+    # (inserts wait, reads go on) until a moment after SIGTERM.
+    blocker = psycopg.connect(database.url)
+    blocker.execute(f"LOCK TABLE {AUDIT_TABLE} IN SHARE MODE")
+    assert asyncio.run(refused_text_frame(url)) == 4400
+    assert audit_rows(database.url) == []
+    server.process.send_signal(signal.SIGTERM)
+    release = threading.Timer(1.0, blocker.commit)
+    release.start()
     try:
-        token = server.user_token("ann@example.com")
-        document_id = server.create_document(token, "Shut down")
-        url = f"{server.ws_base}/{document_id}?token={token}"
-        # The inserts must still be running when the signal comes: hold the audit table
-        # (inserts wait, reads go on) until a moment after SIGTERM.
-        blocker = psycopg.connect(database.url)
-        blocker.execute(f"LOCK TABLE {AUDIT_TABLE} IN SHARE MODE")
-        assert asyncio.run(refused_text_frame(url)) == 4400
-        assert audit_rows(database.url) == []
-        server.process.send_signal(signal.SIGTERM)
-        release = threading.Timer(1.0, blocker.commit)
-        release.start()
-        try:
-            exit_code = server.process.wait(30)
-        finally:
-            release.join()
-            blocker.close()
-        # Uvicorn re-raises the signal once it has shut down.
-        assert exit_code in (0, -signal.SIGTERM), server.log()
+        exit_code = server.process.wait(30)
     finally:
-        server.terminate()
+        release.join()
+        blocker.close()
+    # Uvicorn re-raises the signal once it has shut down.
+    assert exit_code in (0, -signal.SIGTERM), server.log()
     assert audit_rows(database.url) == [("socket.connected", None), ("frame.refused", "text frame")]
     if asgi_server == "daphne":
         # Written during the shutdown's own wait, not left to the database thread finishing

@@ -4,11 +4,8 @@ the first person opens a document (collab/warm_up.py)."""
 import os
 import time
 
-import psycopg
 import pytest
 import redis
-
-from .server import LiveServer
 
 pytestmark = pytest.mark.live
 
@@ -23,34 +20,16 @@ def _eventually(predicate, timeout: float = 10.0) -> bool:
 
 
 @pytest.mark.parametrize("asgi_server", ["daphne", "uvicorn"])
-def test_database_and_layer_are_connected_before_the_first_request(
-    tmp_path, live_database_factory, asgi_server
-):
+def test_database_and_layer_are_connected_before_the_first_request(postgres_server, asgi_server):
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
         if os.environ.get("CI"):
             pytest.fail("CI sets REDIS_URL")
         pytest.skip("needs REDIS_URL (CI always sets it)")
-    database = live_database_factory("postgresql")
-    server = LiveServer(
-        tmp_path, database, asgi_server=asgi_server, extra_env={"REDIS_URL": redis_url}
-    )
-    server.migrate()
-    server.start()  # waits for the port only: no request is made
-    try:
-        prefix = server.env["CHANNEL_PREFIX"]
-        subscriptions = redis.Redis.from_url(redis_url)
-        assert _eventually(lambda: subscriptions.pubsub_channels(f"*{prefix}*")), server.log()
-
-        def connected() -> bool:
-            with psycopg.connect(database.pg_admin_url, autocommit=True) as admin:
-                row = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
-                    (database.name,),
-                ).fetchone()
-            return row[0] >= 1
-
-        assert _eventually(connected), server.log()
-        assert "warm-up" not in server.log()
-    finally:
-        server.terminate()
+    # start() waits for the port only: no request is made
+    server = postgres_server(asgi_server, extra_env={"REDIS_URL": redis_url})
+    prefix = server.env["CHANNEL_PREFIX"]
+    subscriptions = redis.Redis.from_url(redis_url)
+    assert _eventually(lambda: subscriptions.pubsub_channels(f"*{prefix}*")), server.log()
+    assert _eventually(lambda: server.database.connection_count() >= 1), server.log()
+    assert "warm-up" not in server.log()
