@@ -3,7 +3,7 @@
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 
 from collab.ws_auth import SocketAuthMiddlewareStack
 
@@ -11,11 +11,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_sockets_get_the_signed_in_user_and_the_servers_own_send(ann):
-    session = SessionStore()
-    session["_auth_user_id"] = str(ann.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = ann.get_session_auth_hash()
-    await sync_to_async(session.save)()
+    browser = Client()
+    await sync_to_async(browser.force_login)(ann)
+    session_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
     seen = {}
 
     async def inner(scope, receive, send):
@@ -26,11 +24,11 @@ async def test_sockets_get_the_signed_in_user_and_the_servers_own_send(ann):
     async def server_send(message):
         pass
 
-    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}".encode()
     scope = {"type": "websocket", "path": "/ws/x", "headers": [(b"cookie", cookie)]}
     await SocketAuthMiddlewareStack(inner)(scope, None, server_send)
     assert seen["user_id"] == ann.pk
-    assert seen["session_key"] == session.session_key
+    assert seen["session_key"] == session_key
     # No save-on-send wrapper: every relayed frame goes straight to the server.
     assert seen["send"] is server_send
 
