@@ -221,9 +221,13 @@ def test_one_socket_too_many_shows_4429_and_does_not_reconnect(browser, limited_
     assert TOO_MANY in alert["text"] and "too many connections for this account" in alert["text"]
     assert_stays_closed(tabs[2], server, document_id, sockets=2)
     refused = [r for r in audit(server, document_id) if r[0] == "socket.refused"]
-    assert refused == [
-        ["socket.refused", "val@example.com", "too many connections for this account"]
-    ]
+    # One refusal per socket the page opened: assert_stays_closed allows the one extra
+    # socket seen under load (docs/security.md "Known gaps"), so one extra refusal too.
+    assert 1 <= len(refused) <= 2
+    assert all(
+        r == ["socket.refused", "val@example.com", "too many connections for this account"]
+        for r in refused
+    )
     # The two tabs that got in still edit together.
     tabs[0].click("#editor .ProseMirror")
     tabs[0].type("Still fine.")
