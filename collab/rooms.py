@@ -208,6 +208,7 @@ class Room:
         self._tasks: list[asyncio.Task] = []
         self.write_failures = 0
         self._written_since_compaction = 0
+        self._compaction: asyncio.Task | None = None
         self._group_joined = True
         self.gone = False
         # Hostile-socket guards (collab/client_ids.py): who owns which Yjs client id, the
@@ -374,6 +375,8 @@ class Room:
             # Bounded: what is committed reaches other processes' copies through
             # anti-entropy if this last send does not make it.
             await asyncio.wait([self._outbox_task], timeout=2)
+        if self._compaction is not None:
+            self._tasks.append(self._compaction)
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -475,9 +478,13 @@ class Room:
         stopping the event loop for the whole check (the apply stays on the loop).
 
         Client ids the update writes under that nobody owns yet are claimed in the
-        database first (other processes see the claim). An update with missing
-        dependencies is not applied: the client is sent sync step 1 and answers with a
-        step 2 holding everything the room lacks, that update included.
+        database first (other processes see the claim), before the room's lock is taken:
+        the first edits of a room's new clients (every page load is a new client id) then
+        share one ClaimWriter round instead of queueing for one round each behind the
+        lock (W2: the first keystrokes of 5 new clients per room waited up to ~100 ms).
+        An update with missing dependencies is not applied: the client is sent sync
+        step 1 and answers with a step 2 holding everything the room lacks, that update
+        included.
         """
         if update == protocol.EMPTY_UPDATE:
             return
@@ -491,14 +498,10 @@ class Room:
             # The first type or nested value after a load waits for the depth map.
             self._depths_needed.set()
             await self._depths_ready.wait()
+        await self._claim_written_ids(conn, shape)
         async with self._doc_lock:
-            state = self._state_cache.current(self.doc)
-            if not shape.missing_dependencies(state):
-                unknown = self.client_id_owners.check_writes(
-                    user_id=conn.user_id, shape=shape, state=state
-                )
-                if unknown:
-                    await self._claim(conn, unknown)
+            # Nothing is left to claim, unless the update's dependencies arrived meanwhile.
+            await self._claim_written_ids(conn, shape)
             try:
                 if large:
                     unknown = self._admit(conn, shape)
@@ -531,6 +534,17 @@ class Room:
         if self._unrelayed:
             entries, self._unrelayed = self._unrelayed, []
             await self._relay_local(entries)
+
+    async def _claim_written_ids(self, conn: Connection, shape: UpdateShape) -> None:
+        """Claim the ids an applicable update writes under that nobody owns yet (raises
+        ForeignClientId for an id another account owns). An update that cannot apply
+        claims nothing: it is refused, and must not squat ids."""
+        state = self._state_cache.current(self.doc)
+        if shape.missing_dependencies(state):
+            return
+        unknown = self.client_id_owners.check_writes(user_id=conn.user_id, shape=shape, state=state)
+        if unknown:
+            await self._claim(conn, unknown)
 
     async def _claim(self, conn: Connection, client_ids: list[int]) -> None:
         """Record the socket's account as owner of new client ids, in the database first.
@@ -956,7 +970,7 @@ class Room:
                 self._written_since_compaction += len(batch)
                 if self._written_since_compaction >= settings.COLLAB["SNAPSHOT_EVERY"]:
                     self._written_since_compaction = 0
-                    await self._maybe_compact()
+                    self._compact_soon()
                 if self._queue and self._gathers():
                     # What came in during the commit waits for the next tick, with the
                     # other rooms' updates, rather than taking a transaction of its own.
@@ -973,17 +987,30 @@ class Room:
             return False
         return settings.COLLAB["FLUSH_DELAY"] > 0
 
-    async def _maybe_compact(self) -> None:
-        try:
-            await _in_own_thread(store.snapshot_compact)(document_id=self.document_id)
-        except Exception:
-            logger.exception("compaction of %s failed; the log is intact", self.document_id)
+    def _compact_soon(self) -> None:
+        """Compact in the background once SNAPSHOT_EVERY rows follow the last snapshot: the
+        writer goes on writing meanwhile instead of waiting for its turn (_compact)."""
+        if self._compaction is None or self._compaction.done():
+            self._compaction = asyncio.create_task(self._compact())
 
     async def compact_on_idle(self) -> None:
-        try:
-            await _in_own_thread(store.snapshot_compact)(document_id=self.document_id, min_tail=1)
-        except Exception:
-            logger.exception("compaction of %s failed; the log is intact", self.document_id)
+        await self._compact(min_tail=1)
+
+    async def _compact(self, min_tail: int | None = None) -> None:
+        """store.snapshot_compact, one room at a time per process.
+
+        A compaction is mostly Python (load, encode, insert) in a database thread, holding
+        the GIL much of the time. Rooms going idle together (a meeting ends) compacted all
+        at once: the rooms still open had their claims and commits queued behind every one
+        of them in the shared database thread (SQLite), and the loop shared the GIL with
+        them: their next keystrokes waited up to 0.3 s (W2, docs/benchmarks.md)."""
+        async with self.registry.compaction_turn:
+            try:
+                await _in_own_thread(store.snapshot_compact)(
+                    document_id=self.document_id, min_tail=min_tail
+                )
+            except Exception:
+                logger.exception("compaction of %s failed; the log is intact", self.document_id)
 
     async def _document_gone(self) -> None:
         self.gone = True
@@ -1413,6 +1440,8 @@ class RoomRegistry:
         self.process_id = uuid.uuid4().hex
         self.log_writer = LogWriter()
         self.claim_writer = ClaimWriter()
+        # Rooms compact one at a time (Room._compact).
+        self.compaction_turn = asyncio.Lock()
         self._rooms: dict[str, Room] = {}
         self._refs: dict[str, int] = {}
         self._loading: dict[str, asyncio.Task] = {}

@@ -240,6 +240,28 @@ async def test_claims_waiting_together_share_one_transaction(ann, bob, monkeypat
     assert stored == 8
 
 
+async def test_first_edits_of_a_rooms_new_clients_share_claim_rounds(room, ann, monkeypatch):
+    """Five people open the page and type at once: their new ids are claimed together,
+    not one round each while the others wait for the room."""
+    from collab import client_ids
+
+    rounds = []
+    real = client_ids.claims_record
+
+    def counting(claims):
+        rounds.append(sum(len(ids) for _document, _user, ids in claims))
+        return real(claims)
+
+    monkeypatch.setattr(client_ids, "claims_record", counting)
+    writers = [text_doc(600 + i) for i in range(5)]
+    await asyncio.gather(
+        *(room.receive_update(FakeConnection(ann.pk), edit(doc, "x")) for doc in writers)
+    )
+    assert sum(rounds) == 5 and len(rounds) <= 2
+    assert {600 + i: ann.pk for i in range(5)}.items() <= room.client_id_owners.owners.items()
+    assert str(room.doc.get("t", type=Text)) == "xxxxx"
+
+
 async def test_a_claim_in_a_deleted_document_fails_alone(ann):
     from collab.models import Document
 

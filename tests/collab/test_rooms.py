@@ -556,3 +556,41 @@ def test_rooms_write_on_one_clock_between_half_and_the_whole_delay(now):
     # tick write in the same LogWriter round.
     phase = (now + wait) % 0.1
     assert min(phase, 0.1 - phase) < 1e-6
+
+
+async def test_rooms_compact_one_at_a_time_and_claims_do_not_wait_for_all(ann, monkeypatch):
+    """A meeting ends and its rooms go idle together: their compactions take turns, so the
+    rooms still open get their claims (and commits) through between two of them."""
+    import threading
+    import time
+
+    documents = [
+        await sync_to_async(services.document_create)(owner=ann, title=f"Idle {i}")
+        for i in range(4)
+    ]
+    running = {"now": 0, "most": 0, "started": 0}
+    guard = threading.Lock()
+
+    def slow_compact(**kwargs):
+        with guard:
+            running["now"] += 1
+            running["started"] += 1
+            running["most"] = max(running["most"], running["now"])
+        time.sleep(0.1)  # a compaction's work, in its database thread
+        with guard:
+            running["now"] -= 1
+
+    monkeypatch.setattr(store, "snapshot_compact", slow_compact)
+    registry = RoomRegistry()
+    rooms = [await registry.acquire(d.pk) for d in documents]
+    compactions = [asyncio.create_task(room.compact_on_idle()) for room in rooms[:3]]
+    await asyncio.sleep(0.01)
+    owners = await registry.claim_writer.claim(documents[3].pk, ann.pk, [77])
+    started_before_claim = running["started"]
+    await asyncio.gather(*compactions)
+    for room in rooms:
+        await room.stop()
+    assert owners == {77: ann.pk}
+    assert running["most"] == 1
+    assert running["started"] == 3
+    assert started_before_claim < 3
