@@ -37,6 +37,7 @@ from .client_ids import (
     awareness_update_of,
 )
 from .depth_map import DepthMap
+from .last_seq_reader import LastSeqReader
 from .limits import CLOSE_IDLE, CLOSE_TOO_BIG, CLOSE_TOO_MANY  # noqa: F401 (close codes)
 from .log_writer import LogWriter
 from .update_guard import UpdateRejected, UpdateShape, check_update
@@ -85,6 +86,13 @@ def flush_wait(now: float, flush_delay: float) -> float:
     transactions cut the server's CPU per keystroke by ~20 %, docs/benchmarks.md)."""
     tick = flush_delay / 2
     return tick + (-(now + tick)) % tick
+
+
+def until_next_tick(now: float, period: float) -> float:
+    """Seconds until the next tick of a clock that ticks every ``period`` (never 0): the
+    process's rooms run their anti-entropy rounds together, so that their reads coalesce
+    (collab/last_seq_reader.py)."""
+    return period - now % period
 
 
 def _in_own_thread(work):
@@ -1220,8 +1228,11 @@ class Room:
         processes not heard from for PEER_TIMEOUT (adopting their uncommitted updates), and
         drop remote awareness states not renewed for AWARENESS_TIMEOUT.
         """
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(_setting("ANTI_ENTROPY_INTERVAL", 2.0))
+            await asyncio.sleep(
+                until_next_tick(loop.time(), _setting("ANTI_ENTROPY_INTERVAL", 2.0))
+            )
             # Each step on its own: with the database down, dead processes' cursors must
             # still go and their uncommitted updates still be adopted.
             steps = (
@@ -1249,7 +1260,7 @@ class Room:
             await self._group_send({"type": "room.alive"})
 
     async def _repair(self) -> None:
-        db_seq = await database_sync_to_async(store.document_last_seq)(document_id=self.document_id)
+        db_seq = await self.registry.last_seq_reader.last_seq(self.document_id)
         if db_seq is None:
             return
         # Only rows already committed at the previous round are repaired: a relay that is
@@ -1440,6 +1451,7 @@ class RoomRegistry:
         self.process_id = uuid.uuid4().hex
         self.log_writer = LogWriter()
         self.claim_writer = ClaimWriter()
+        self.last_seq_reader = LastSeqReader()
         # Rooms compact one at a time (Room._compact).
         self.compaction_turn = asyncio.Lock()
         self._rooms: dict[str, Room] = {}

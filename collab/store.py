@@ -410,6 +410,19 @@ def document_last_seq(*, document_id) -> int | None:
     return Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
 
 
+def documents_last_seq(*, document_ids: list[str]) -> dict[str, int]:
+    """document_last_seq of many documents in one query per 500, by id as text (a deleted
+    document is absent)."""
+    wanted = list(dict.fromkeys(document_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        rows = Document.objects.filter(pk__in=wanted[start : start + 500]).values_list(
+            "pk", "last_seq"
+        )
+        found.update((str(pk), seq) for pk, seq in rows)
+    return found
+
+
 def updates_between(*, document_id, after_seq: int, upto_seq: int) -> list[tuple[int, bytes]]:
     """Log rows with after_seq < seq <= upto_seq, in order, as (seq, data)."""
     rows = DocumentUpdate.objects.filter(

@@ -137,6 +137,40 @@ async def test_a_lost_relay_is_repaired_from_the_log(ann, fast_rounds):
     await registry.release(room)
 
 
+async def test_rooms_check_the_log_together_in_one_query(ann, settings, monkeypatch):
+    """Anti-entropy of many rooms: one read of their last sequences per round, not one each."""
+    # Rounds far apart compared with a round's work, as in production (2 s).
+    settings.COLLAB = {**settings.COLLAB, "ANTI_ENTROPY_INTERVAL": 0.25}
+    documents = [
+        await sync_to_async(services.document_create)(owner=ann, title=f"Round {i}")
+        for i in range(3)
+    ]
+    reads = []
+    real = store.documents_last_seq
+
+    def counting(**kwargs):
+        reads.append(len(kwargs["document_ids"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "documents_last_seq", counting)
+    registry = RoomRegistry()
+    rooms = [await registry.acquire(d.pk) for d in documents]
+    assert await _wait_for(lambda: len(reads) >= 4)
+    for room in rooms:
+        await room.stop()
+    # (A round that ran late on a loaded machine may split in two.)
+    assert 3 in reads
+
+
+def test_rooms_tick_together():
+    from collab.rooms import until_next_tick
+
+    assert until_next_tick(1000.07, 2.0) == pytest.approx(1.93)
+    assert until_next_tick(1000.0, 2.0) == 2.0  # on a tick: the next one, never at once
+    # Rooms that started apart wake on the same tick.
+    assert 1000.07 + until_next_tick(1000.07, 2.0) == 1001.5 + until_next_tick(1001.5, 2.0)
+
+
 async def test_relayed_rows_are_not_fetched_again(ann, fast_rounds):
     from pycrdt import Text
 

@@ -465,6 +465,34 @@ def test_document_changed_without_hooks_queues_nothing(clean_changes, document):
     assert WebhookDelivery.objects.count() == 0
 
 
+def test_changed_documents_are_checked_for_hooks_together(
+    clean_changes, ann, bob, django_assert_max_num_queries
+):
+    """A round of changed documents costs two queries to find the few with hooks, not two
+    per document; it finds the same documents hooks_for would."""
+    docs = {name: services.document_create(owner=ann, title=name) for name in "abcdef"}
+    services.member_add(document=docs["b"], email=bob.email, role="owner", invited_by=ann)
+    services.member_add(document=docs["c"], email=bob.email, role="editor", invited_by=ann)
+    bobs_workspace = webhooks.webhook_create(owner=bob, url="http://127.0.0.1:9/w")
+    webhooks.webhook_create(owner=ann, url="http://127.0.0.1:9/d", document=docs["d"])
+    webhooks.webhook_create(
+        owner=ann, url="http://127.0.0.1:9/e", document=docs["e"], events=["document.deleted"]
+    )
+    off = webhooks.webhook_create(owner=ann, url="http://127.0.0.1:9/f", document=docs["f"])
+    Webhook.objects.filter(pk=off.pk).update(active=False)
+    ids = [str(d.pk) for d in docs.values()]
+    with django_assert_max_num_queries(2):
+        heard = webhooks.documents_heard(ids, "document.changed")
+    expected = {
+        str(d.pk) for d in docs.values() if webhooks.hooks_for(document=d, event="document.changed")
+    }
+    assert heard == expected == {str(docs["b"].pk), str(docs["d"].pk)}
+    assert bobs_workspace.document is None
+    for document in docs.values():
+        webhooks.document_changed_soon(document.pk)
+    assert webhooks.changed_flush(now=time.monotonic() + 3600) == 2
+
+
 def test_board_documents_send_the_board_json(clean_changes, ann):
     board = services.document_create(owner=ann, title="Board", kind="whiteboard")
     webhooks.webhook_create(owner=ann, url="http://127.0.0.1:9/c", document=board)
