@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import websockets
-from pycrdt import Doc, Text
+from pycrdt import Awareness, Doc, Text
 
 from collab import protocol
 
@@ -98,7 +98,11 @@ class BenchClient:
         self.result.connect_ms = (time.perf_counter() - started) * 1000
         asyncio.get_running_loop().create_task(self._read())
         if self.spec.handshake:
+            # As a stock y-websocket client does on open: sync step 1, then its awareness
+            # state ({} until the app sets one), which introduces its client id.
             await self.ws.send(protocol.sync_step1_message(self.doc))
+            presence = Awareness(self.doc).encode_awareness_update([self.doc.client_id])
+            await self.ws.send(protocol.awareness_message(presence))
         else:
             self.synced.set()
         await self.synced.wait()
