@@ -506,10 +506,17 @@ class Room:
             # The first type or nested value after a load waits for the depth map.
             self._depths_needed.set()
             await self._depths_ready.wait()
-        await self._claim_written_ids(conn, shape)
-        async with self._doc_lock:
-            # Nothing is left to claim, unless the update's dependencies arrived meanwhile.
+        checked_at = None
+        if not self._doc_lock.locked():
+            # Only while nobody holds the lock: a large update may be applying in a worker
+            # thread then, and pycrdt hands any read of the Doc that thread's transaction.
+            checked_at = self._doc_version
             await self._claim_written_ids(conn, shape)
+        async with self._doc_lock:
+            if checked_at != self._doc_version:
+                # Not checked, or the room changed meanwhile (the update's dependencies
+                # may have arrived): claim what is left.
+                await self._claim_written_ids(conn, shape)
             try:
                 if large:
                     unknown = self._admit(conn, shape)

@@ -262,6 +262,34 @@ async def test_first_edits_of_a_rooms_new_clients_share_claim_rounds(room, ann, 
     assert str(room.doc.get("t", type=Text)) == "xxxxx"
 
 
+async def test_an_update_reads_the_room_only_under_its_lock_while_another_holds_it(
+    room, ann, monkeypatch
+):
+    """While another update holds the room (a large one applies in a worker thread), a new
+    one does not read the Doc before its turn: pycrdt would hand that read the other
+    thread's transaction."""
+    reads = []
+    real = StateVectorCache.current
+
+    def current(cache, doc):
+        reads.append(room._doc_lock.locked())
+        return real(cache, doc)
+
+    monkeypatch.setattr(StateVectorCache, "current", current)
+    await room._doc_lock.acquire()
+    arriving = asyncio.create_task(
+        room.receive_update(FakeConnection(ann.pk), edit(text_doc(700), "x"))
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert reads == []
+    room._doc_lock.release()
+    await arriving
+    assert reads and all(reads)
+    assert str(room.doc.get("t", type=Text)) == "x"
+    assert room.client_id_owners.owners[700] == ann.pk
+
+
 async def test_a_claim_in_a_deleted_document_fails_alone(ann):
     from collab.models import Document
 
