@@ -13,6 +13,7 @@ from accounts.selectors import session_user_matches
 from accounts.socket_sessions import credential_key
 
 from . import audit, limits, protocol
+from .daphne_fanout import DaphneSocket, daphne_socket
 from .permissions import can_read, can_write
 from .rooms import (
     CLOSE_FORBIDDEN,
@@ -57,6 +58,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     document_id: str | None = None
     # Relays to this socket, without waiting for a slow reader (collab/socket_sender.py).
     sender: SocketSender | None = None
+    # The Daphne connection, when Daphne serves this socket (collab/daphne_fanout.py).
+    daphne: DaphneSocket | None = None
     too_slow_task: asyncio.Task | None = None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -72,6 +75,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
+        self.daphne = daphne_socket(send)
         handled = 0
         try:
             while True:
@@ -268,8 +272,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
 
     # The Connection interface rooms use.
     async def send_frame(self, frame: bytes) -> None:
-        # AsyncWebsocketConsumer.send without its two layers of dispatch (this runs once
-        # per relayed update per socket), and without waiting for a slow reader.
+        # Under Daphne, straight to the connection, framed once per relay (daphne_fanout).
+        # Otherwise AsyncWebsocketConsumer.send without its two layers of dispatch (this
+        # runs once per relayed update per socket), and without waiting for a slow reader.
+        if (
+            self.daphne is not None
+            and (self.sender is None or self.sender.idle)
+            and self.daphne.send_now(frame)
+        ):
+            return
         if self.sender is None:
             self.sender = SocketSender(
                 self.base_send,

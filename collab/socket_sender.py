@@ -35,6 +35,11 @@ class SocketSender:
         self.overflowed = False
 
     @property
+    def idle(self) -> bool:
+        """Nothing waits to be sent: a send now goes out in order."""
+        return self._task is None
+
+    @property
     def backlog_bytes(self) -> int:
         return self._backlog_bytes
 

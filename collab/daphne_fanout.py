@@ -1,0 +1,70 @@
+"""Relays under Daphne: a payload sent to many sockets is framed once, not once per socket.
+
+A relayed update goes to every other socket of its room. Through ASGI each of those sends
+is a coroutine, a turn through Daphne's reply dispatch and autobahn framing the same
+payload again: at W1's 200 readers, most of the server's work per keystroke. autobahn
+frames a payload once for many connections (`prepareMessage` / `sendPreparedMessage`, its
+broadcast API); for a socket Daphne serves, the consumer writes that prepared frame to
+the connection directly. Any other server (Uvicorn, channels' test communicator) and a
+socket that is not open take the ASGI path.
+"""
+
+import functools
+
+from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketProtocol as DaphneWebSocket
+
+
+class DaphneSocket:
+    """The Daphne connection behind one socket's ASGI ``send``."""
+
+    __slots__ = ("_connections", "_protocol")
+
+    def __init__(self, server: Server, protocol: DaphneWebSocket) -> None:
+        self._connections = server.connections
+        self._protocol = protocol
+
+    def send_now(self, frame: bytes) -> bool:
+        """Send ``frame`` as one binary message if the socket is open; False (nothing sent)
+        otherwise, for the caller to take the ASGI path (which knows what to do then)."""
+        protocol = self._protocol
+        if protocol.state != WebSocketProtocol.STATE_OPEN:
+            return False
+        # What Daphne's handle_reply checks before every reply.
+        details = self._connections.get(protocol)
+        if details is None or details.get("disconnected"):
+            return False
+        protocol.sendPreparedMessage(_prepared(protocol, frame))
+        return True
+
+
+def daphne_socket(send) -> DaphneSocket | None:
+    """The Daphne connection of an ASGI ``send`` callable, or None under another server.
+
+    Daphne gives each application instance ``partial(server.handle_reply, protocol)``."""
+    if not isinstance(send, functools.partial) or len(send.args) != 1 or send.keywords:
+        return None
+    server = getattr(send.func, "__self__", None)
+    protocol = send.args[0]
+    if not isinstance(server, Server) or not isinstance(protocol, DaphneWebSocket):
+        return None
+    if getattr(send.func, "__func__", None) is not Server.handle_reply:
+        return None
+    return DaphneSocket(server, protocol)
+
+
+# The last payload framed and its frame: a room hands the same bytes object to each of its
+# sockets in turn, so the frame is built for the first and reused for the others. Holding
+# the payload keeps its identity from being reused by another object.
+_last: tuple[bytes, PreparedMessage] | None = None
+
+
+def _prepared(protocol: DaphneWebSocket, frame: bytes) -> PreparedMessage:
+    global _last
+    last = _last
+    if last is not None and last[0] is frame:
+        return last[1]
+    prepared = protocol.factory.prepareMessage(frame, isBinary=True)
+    _last = (frame, prepared)
+    return prepared

@@ -1,0 +1,81 @@
+"""A relay framed once for many Daphne sockets is byte for byte what Daphne would send."""
+
+import functools
+
+import pytest
+from autobahn.websocket.protocol import WebSocketProtocol
+from daphne.server import Server
+from daphne.ws_protocol import WebSocketFactory
+from twisted.internet.testing import StringTransport
+
+from collab import daphne_fanout
+from collab.daphne_fanout import daphne_socket
+
+
+@pytest.fixture
+def server():
+    server = Server(application=None, endpoints=["tcp:port=0:interface=127.0.0.1"])
+    server.connections = {}  # as Server.run sets it up
+    return server
+
+
+def open_socket(server):
+    """A Daphne websocket connection in the open state, writing to a StringTransport."""
+    factory = WebSocketFactory(server)
+    protocol = factory.buildProtocol(("127.0.0.1", 0))
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    protocol.state = WebSocketProtocol.STATE_OPEN
+    server.connections[protocol] = {"connected": 0}
+    return protocol, transport
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 65535, 65536, 200_000])
+def test_prepared_frames_are_what_daphne_sends(server, size):
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    direct, direct_out = open_socket(server)
+    usual, usual_out = open_socket(server)
+    assert daphne_socket(functools.partial(server.handle_reply, direct)).send_now(payload)
+    usual.sendMessage(payload, isBinary=True)  # what Daphne's own websocket.send does
+    assert direct_out.value() == usual_out.value()
+    assert len(direct_out.value()) > size
+
+
+def test_one_frame_is_built_for_all_the_sockets_of_a_relay(server, monkeypatch):
+    sockets = [open_socket(server) for _ in range(3)]
+    built = []
+    real = sockets[0][0].factory.prepareMessage
+
+    def counting(payload, isBinary=False, doNotCompress=False):
+        built.append(payload)
+        return real(payload, isBinary=isBinary, doNotCompress=doNotCompress)
+
+    for protocol, _ in sockets:
+        monkeypatch.setattr(protocol.factory, "prepareMessage", counting)
+    frame = b"\x00\x02\x03abc"
+    for protocol, _ in sockets:
+        assert daphne_socket(functools.partial(server.handle_reply, protocol)).send_now(frame)
+    assert built == [frame]
+    assert all(out.value().endswith(frame) for _, out in sockets)
+    daphne_fanout._last = None
+
+
+def test_a_socket_that_is_not_open_takes_the_asgi_path(server):
+    closing, closing_out = open_socket(server)
+    closing.state = WebSocketProtocol.STATE_CLOSING
+    gone, gone_out = open_socket(server)
+    server.connections[gone]["disconnected"] = 1.0
+    for protocol in (closing, gone):
+        assert not daphne_socket(functools.partial(server.handle_reply, protocol)).send_now(b"x")
+    assert closing_out.value() == gone_out.value() == b""
+
+
+def test_other_servers_sends_are_not_daphnes(server):
+    async def send(message):
+        pass
+
+    protocol, _ = open_socket(server)
+    assert daphne_socket(send) is None
+    assert daphne_socket(functools.partial(server.handle_reply)) is None
+    assert daphne_socket(functools.partial(print, protocol)) is None
+    assert daphne_socket(functools.partial(server.handle_reply, protocol)) is not None
