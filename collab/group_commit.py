@@ -1,6 +1,7 @@
 """Group commit: database writes that arrive while a transaction runs share the next one."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 
@@ -18,6 +19,11 @@ class GroupCommit:
     def __init__(self) -> None:
         self._waiting: list[tuple[object, asyncio.Future]] = []
         self._task: asyncio.Task | None = None
+
+    def executor(self) -> ThreadPoolExecutor | None:
+        """Where rounds run: None for channels' database thread (the default); a subclass
+        may give them a thread of their own."""
+        return None
 
     def write_many(self, items: list) -> list:
         """Write ``items`` in one transaction; one result (or Exception) per item, in order.
@@ -38,10 +44,12 @@ class GroupCommit:
             round_ = [entry for entry in round_ if not entry[1].done()]
             if not round_:
                 continue
+            executor = self.executor()
+            write = database_sync_to_async(
+                self.write_many, thread_sensitive=executor is None, executor=executor
+            )
             try:
-                results = await database_sync_to_async(self.write_many)(
-                    [item for item, _ in round_]
-                )
+                results = await write([item for item, _ in round_])
             except asyncio.CancelledError:
                 for _, future in round_:
                     if not future.done():

@@ -290,6 +290,28 @@ async def test_an_update_reads_the_room_only_under_its_lock_while_another_holds_
     assert room.client_id_owners.owners[700] == ann.pk
 
 
+async def test_claims_do_not_queue_behind_the_shared_database_thread(ann):
+    """A new client's edit waits for its claim: on PostgreSQL that claim must not wait for
+    whatever occupies channels' database thread (a crowd's sign-in queries)."""
+    import threading
+
+    from channels.db import database_sync_to_async
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite keeps claims in the shared thread: its connections lock each other")
+    document = await sync_to_async(services.document_create)(owner=ann, title="Busy")
+    release = threading.Event()
+    busy = asyncio.ensure_future(database_sync_to_async(release.wait)(5))
+    await asyncio.sleep(0.05)
+    try:
+        owners = await asyncio.wait_for(ClaimWriter().claim(document.pk, ann.pk, [901]), 2)
+    finally:
+        release.set()
+        await busy
+    assert owners == {901: ann.pk}
+
+
 async def test_a_claim_in_a_deleted_document_fails_alone(ann):
     from collab.models import Document
 
