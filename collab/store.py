@@ -106,7 +106,7 @@ def _bump_in_lock_order(db, cursor, batches, rows: list, folded: list) -> list[i
     for index in sorted(range(len(batches)), key=lambda i: str(batches[i][0])):
         document_id, updates = batches[index]
         if not updates:
-            last = _last_seq(document_id)
+            last = document_last_seq(document_id=document_id)
             results[index] = DocumentGone(str(document_id)) if last is None else last
             continue
         count = len(updates)
@@ -204,10 +204,6 @@ def _append_statements(vendor: str) -> tuple[str, str]:
         f"RETURNING {column('last_seq')}"
     )
     return insert, bump
-
-
-def _last_seq(document_id) -> int | None:
-    return Document.objects.filter(pk=document_id).values_list("last_seq", flat=True).first()
 
 
 def state_load(*, document_id, upto_seq: int | None = None) -> StoredState:
