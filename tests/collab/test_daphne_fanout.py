@@ -1,11 +1,13 @@
 """A relay framed once for many Daphne sockets is byte for byte what Daphne would send."""
 
 import functools
+import socket
 
 import pytest
 from autobahn.websocket.protocol import WebSocketProtocol
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory
+from twisted.internet import tcp
 from twisted.internet.testing import StringTransport
 
 from collab import daphne_fanout
@@ -79,3 +81,87 @@ def test_other_servers_sends_are_not_daphnes(server):
     assert daphne_socket(functools.partial(server.handle_reply)) is None
     assert daphne_socket(functools.partial(print, protocol)) is None
     assert daphne_socket(functools.partial(server.handle_reply, protocol)) is not None
+
+
+class RecordingReactor:
+    """The selector registrations a Twisted transport asks of its reactor."""
+
+    def __init__(self):
+        self.writers = []
+
+    def addReader(self, reader):
+        pass
+
+    def removeReader(self, reader):
+        pass
+
+    def addWriter(self, writer):
+        self.writers.append(writer)
+
+    def removeWriter(self, writer):
+        pass
+
+
+@pytest.fixture
+def tcp_socket(server):
+    """An open Daphne websocket on a real TCP transport whose peer is `peer`."""
+    here, peer = socket.socketpair()
+    reactor = RecordingReactor()
+    protocol = WebSocketFactory(server).buildProtocol(("127.0.0.1", 0))
+    transport = tcp.Server(here, protocol, ("127.0.0.1", 1), None, 1, reactor)
+    protocol.makeConnection(transport)
+    protocol.state = WebSocketProtocol.STATE_OPEN
+    server.connections[protocol] = {"connected": 0}
+    peer.setblocking(False)
+    yield protocol, transport, reactor, peer
+    here.close()
+    peer.close()
+    daphne_fanout._last = None
+
+
+def received(peer) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = peer.recv(1 << 20)
+        except BlockingIOError:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def test_a_frame_goes_to_an_idle_socket_at_once(server, tcp_socket):
+    protocol, _transport, reactor, peer = tcp_socket
+    usual, usual_out = open_socket(server)
+    usual.sendMessage(b"\x00\x02\x03abc", isBinary=True)
+    assert daphne_socket(functools.partial(server.handle_reply, protocol)).send_now(
+        b"\x00\x02\x03abc"
+    )
+    # On the wire before the reactor runs, and the socket never joined the selector.
+    assert received(peer) == usual_out.value()
+    assert reactor.writers == []
+    assert protocol.trafficStats.outgoingOctetsWireLevel == len(usual_out.value())
+
+
+def test_what_the_socket_does_not_take_is_queued_in_order(server, tcp_socket):
+    protocol, transport, reactor, peer = tcp_socket
+    socket_of = daphne_socket(functools.partial(server.handle_reply, protocol))
+    frames = [bytes([i]) * 300_000 for i in range(3)]  # more than a socket buffer holds
+    for frame in frames:
+        assert socket_of.send_now(frame)
+    assert set(reactor.writers) == {transport}  # the rest waits for Twisted's write path
+    wire = received(peer)
+    while transport._tempDataBuffer or len(transport.dataBuffer) > transport.offset:
+        transport.doWrite()
+        wire += received(peer)
+    usual, usual_out = open_socket(server)
+    for frame in frames:
+        usual.sendMessage(frame, isBinary=True)
+    assert wire == usual_out.value()
+
+
+def test_a_closing_transport_takes_twisteds_path(server, tcp_socket):
+    protocol, transport, _reactor, peer = tcp_socket
+    transport.disconnecting = True
+    assert daphne_socket(functools.partial(server.handle_reply, protocol)).send_now(b"abc")
+    assert received(peer) == b""
+    assert transport._tempDataBuffer  # buffered, as transport.write does
