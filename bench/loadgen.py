@@ -66,6 +66,7 @@ class BenchClient:
         self.result = ClientResult()
         self.synced = asyncio.Event()
         self.done = asyncio.Event()
+        self.ended = asyncio.Event()  # its socket closed, or reading failed
         self._editing = False
         self.ws = None
         if spec.reads:
@@ -130,6 +131,8 @@ class BenchClient:
                 self.result.error = f"closed {exc.rcvd.code} {exc.rcvd.reason}"
         except Exception as exc:  # a bad frame must not stop the other clients of this worker
             self.result.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.ended.set()
 
     def _check_done(self) -> None:
         if self.spec.done_state is not None and not self.done.is_set():
@@ -201,13 +204,9 @@ async def _run_worker(specs, ready_queue, go, release, start_at, duration, drain
         elif client.spec.rate > 0:
             jobs.append(client.type_for(begin, duration))
     await asyncio.gather(*jobs)
-    waiting = [c.done.wait() for c in live if c.spec.done_state is not None]
-    if waiting:
-        # Trace replay: `drain` is how long readers may take to hold the whole document.
-        try:
-            await asyncio.wait_for(asyncio.gather(*waiting), drain)
-        except TimeoutError:
-            pass
+    readers = [c for c in live if c.spec.done_state is not None]
+    if readers:
+        await readers_finished(readers, drain)
     else:
         # Typing ends at begin + duration; stamps in flight get `drain` seconds to arrive.
         await asyncio.sleep(max(0.0, begin + duration + drain - time.time()))
@@ -222,6 +221,25 @@ async def _run_worker(specs, ready_queue, go, release, start_at, duration, drain
 
     await asyncio.gather(*(close(c) for c in clients))
     return [client.result for client in clients]
+
+
+async def readers_finished(readers, drain: float, stall: float = 120.0) -> None:
+    """Trace replay: until every reader holds the whole document or has lost its socket, at
+    most `drain` seconds, or until `stall` seconds pass in which no reader received anything.
+
+    A reader the server closed will not finish, and a server that stopped relaying will not
+    start again: waiting out `drain` for them cost each benchmark run minutes per server."""
+    started = time.monotonic()
+    received, received_at = -1, started
+    while (now := time.monotonic()) < started + drain:
+        if all(c.done.is_set() or c.ended.is_set() for c in readers):
+            return
+        total = sum(c.result.received_updates for c in readers)
+        if total != received:
+            received, received_at = total, now
+        elif now - received_at > stall:
+            return
+        await asyncio.sleep(0.05)
 
 
 def _worker_main(specs, queues, go, release, start_at, duration, drain, index) -> None:

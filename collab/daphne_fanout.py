@@ -8,13 +8,17 @@ broadcast API); for a socket Daphne serves, the consumer writes that prepared fr
 the connection directly. Any other server (Uvicorn, channels' test communicator) and a
 socket that is not open take the ASGI path.
 
-The frame then goes to the socket with one send(), as node writes: Twisted's
-``transport.write`` buffers it and registers the socket with the selector, the loop's next
-turn sends it and unregisters it (two epoll_ctl calls and a turn per frame, a tenth of the
-server's work in W2). Only a plain TCP transport with nothing queued ahead is written
-straight; what the socket does not take, and every other case, goes through Twisted.
+A socket's first frame of a turn of the loop then goes out with one send(), as node
+writes: Twisted's ``transport.write`` buffers it and registers the socket with the
+selector, the loop's next turn sends it and unregisters it (two epoll_ctl calls and a turn
+per frame, a tenth of the server's work in W2). Its further frames of the turn go through
+Twisted, which sends them together next turn: a flood relays many frames per turn (W3),
+and a send() each would cost more than the buffering. Only a plain TCP transport with
+nothing queued ahead is written straight, so frames never overtake each other; what the
+socket does not take, and every other case, goes through Twisted.
 """
 
+import asyncio
 import functools
 
 from autobahn.websocket.protocol import PreparedMessage, WebSocketProtocol
@@ -53,10 +57,16 @@ class DaphneSocket:
         return True
 
 
+# Transports written straight during this turn of the loop (emptied at the next turn).
+_written_this_turn: set = set()
+
+
 def write_now(transport, data: bytes) -> None:
-    """``transport.write(data)``, sent at once when the socket takes it all."""
+    """``transport.write(data)``, sent at once when the socket takes it all and it is the
+    socket's first frame of this turn."""
     if (
-        type(transport) is tcp.Server
+        transport not in _written_this_turn
+        and type(transport) is tcp.Server
         and not transport.TLS
         and transport.connected
         and not transport.disconnecting
@@ -64,6 +74,9 @@ def write_now(transport, data: bytes) -> None:
         and not transport._tempDataBuffer
         and len(transport.dataBuffer) == transport.offset
     ):
+        if not _written_this_turn:
+            asyncio.get_running_loop().call_soon(_written_this_turn.clear)
+        _written_this_turn.add(transport)
         try:
             sent = transport.socket.send(data)
         except OSError:

@@ -1,5 +1,6 @@
 """A relay framed once for many Daphne sockets is byte for byte what Daphne would send."""
 
+import asyncio
 import functools
 import socket
 
@@ -117,6 +118,7 @@ def tcp_socket(server):
     here.close()
     peer.close()
     daphne_fanout._last = None
+    daphne_fanout._written_this_turn.clear()
 
 
 def received(peer) -> bytes:
@@ -129,7 +131,7 @@ def received(peer) -> bytes:
         chunks.append(chunk)
 
 
-def test_a_frame_goes_to_an_idle_socket_at_once(server, tcp_socket):
+async def test_a_frame_goes_to_an_idle_socket_at_once(server, tcp_socket):
     protocol, _transport, reactor, peer = tcp_socket
     usual, usual_out = open_socket(server)
     usual.sendMessage(b"\x00\x02\x03abc", isBinary=True)
@@ -142,7 +144,7 @@ def test_a_frame_goes_to_an_idle_socket_at_once(server, tcp_socket):
     assert protocol.trafficStats.outgoingOctetsWireLevel == len(usual_out.value())
 
 
-def test_what_the_socket_does_not_take_is_queued_in_order(server, tcp_socket):
+async def test_what_the_socket_does_not_take_is_queued_in_order(server, tcp_socket):
     protocol, transport, reactor, peer = tcp_socket
     socket_of = daphne_socket(functools.partial(server.handle_reply, protocol))
     frames = [bytes([i]) * 300_000 for i in range(3)]  # more than a socket buffer holds
@@ -159,9 +161,30 @@ def test_what_the_socket_does_not_take_is_queued_in_order(server, tcp_socket):
     assert wire == usual_out.value()
 
 
-def test_a_closing_transport_takes_twisteds_path(server, tcp_socket):
+async def test_a_closing_transport_takes_twisteds_path(server, tcp_socket):
     protocol, transport, _reactor, peer = tcp_socket
     transport.disconnecting = True
     assert daphne_socket(functools.partial(server.handle_reply, protocol)).send_now(b"abc")
     assert received(peer) == b""
     assert transport._tempDataBuffer  # buffered, as transport.write does
+
+
+async def test_a_sockets_further_frames_of_a_turn_are_sent_together_next_turn(server, tcp_socket):
+    """A flood relays many frames to a socket per turn: one send() each cost more (W3)."""
+    protocol, transport, reactor, peer = tcp_socket
+    socket_of = daphne_socket(functools.partial(server.handle_reply, protocol))
+    frames = [bytes([i]) * 10 for i in range(4)]
+    usual, usual_out = open_socket(server)
+    for frame in frames:
+        assert socket_of.send_now(frame)
+        usual.sendMessage(frame, isBinary=True)
+    one_frame = len(usual_out.value()) // 4
+    assert received(peer) == usual_out.value()[:one_frame]  # the first, at once
+    assert set(reactor.writers) == {transport}  # the others wait for Twisted's write
+    transport.doWrite()
+    assert received(peer) == usual_out.value()[one_frame:]
+    await asyncio.sleep(0)  # the next turn: a frame goes straight again
+    reactor.writers.clear()
+    assert socket_of.send_now(frames[0])
+    assert received(peer) == usual_out.value()[:one_frame]
+    assert reactor.writers == []
