@@ -157,10 +157,12 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
     warm: dict = {}
     stored: dict = {}
     watcher = None
+    clients_done = threading.Event()
     if getattr(server, "persistent", False):
         # W6: when the log holds every update (polled through the history API's last_seq).
         watcher = threading.Thread(
-            target=_watch_stored, args=(server, room, len(trace.updates), timeout, stored)
+            target=_watch_stored,
+            args=(server, room, len(trace.updates), timeout, stored, clients_done),
         )
         watcher.start()
 
@@ -169,9 +171,12 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
             seconds, text = open_document(url)
             warm.update(seconds=seconds, matches=text == trace.end_content)
 
-    results = loadgen.run_clients(
-        specs, drain=timeout, processes=min(readers + 1, 3), hold=open_warm
-    )
+    try:
+        results = loadgen.run_clients(
+            specs, drain=timeout, processes=min(readers + 1, 3), hold=open_warm
+        )
+    finally:
+        clients_done.set()
     if watcher is not None:
         watcher.join()
     typist, reader_results = results[0], results[1:]
@@ -198,12 +203,21 @@ def w3_replay(server, trace: Trace, readers: int = 5, timeout: float = 600.0) ->
     }
 
 
-def _watch_stored(server, room: str, count: int, timeout: float, out: dict) -> None:
+def _watch_stored(
+    server, room: str, count: int, timeout: float, out: dict, clients_done, stall: float = 30.0
+) -> None:
+    """Until the log holds `count` rows; once the clients are gone, only while it grows (a
+    typist cut off mid-trace never sent the rest: waiting out `timeout` cost minutes)."""
     deadline = time.time() + timeout
+    stored, stored_at = -1, time.time()
     while time.time() < deadline:
         status, body = server.live.api("GET", f"/api/documents/{room}/versions/", server.token)
         if status == 200 and body["last_seq"] >= count:
             out["at"] = time.time()
+            return
+        if status == 200 and body["last_seq"] != stored:
+            stored, stored_at = body["last_seq"], time.time()
+        elif clients_done.is_set() and time.time() - stored_at > stall:
             return
         time.sleep(0.05)
 

@@ -61,6 +61,8 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The Daphne connection, when Daphne serves this socket (collab/daphne_fanout.py).
     daphne: DaphneSocket | None = None
     too_slow_task: asyncio.Task | None = None
+    # COLLAB_SEND_BACKLOG_BYTES: a reader with more than this waiting for it is cut off.
+    max_backlog_bytes = 0
 
     async def __call__(self, scope, receive, send) -> None:
         """AsyncConsumer.__call__ for a consumer without a channel: one loop over receive().
@@ -76,6 +78,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self.daphne = daphne_socket(send)
+        self.max_backlog_bytes = settings.COLLAB["SEND_BACKLOG_BYTES"]
         handled = 0
         try:
             while True:
@@ -280,11 +283,15 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             and (self.sender is None or self.sender.idle)
             and self.daphne.send_now(frame)
         ):
+            # Daphne's sends never wait: for a client that stopped reading, every relay
+            # piles up in Twisted's buffer.
+            if self.daphne.queued_bytes() > self.max_backlog_bytes and not self.too_slow_task:
+                self._too_slow()
             return
         if self.sender is None:
             self.sender = SocketSender(
                 self.base_send,
-                max_backlog_bytes=settings.COLLAB["SEND_BACKLOG_BYTES"],
+                max_backlog_bytes=self.max_backlog_bytes,
                 on_overflow=self._too_slow,
             )
         self.sender.send({"type": "websocket.send", "bytes": frame})
@@ -294,7 +301,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             "closing a socket of user %s on %s: %d bytes waiting to be sent",
             self.user_id,
             self.document_id,
-            settings.COLLAB["SEND_BACKLOG_BYTES"],
+            self.max_backlog_bytes,
         )
         self.too_slow_task = asyncio.ensure_future(
             self.close_with(limits.CLOSE_TOO_SLOW, "too far behind; reconnect")

@@ -188,3 +188,17 @@ async def test_a_sockets_further_frames_of_a_turn_are_sent_together_next_turn(se
     assert socket_of.send_now(frames[0])
     assert received(peer) == usual_out.value()[:one_frame]
     assert reactor.writers == []
+
+
+async def test_what_a_reader_has_not_taken_is_counted(server, tcp_socket):
+    protocol, transport, _reactor, peer = tcp_socket
+    socket_of = daphne_socket(functools.partial(server.handle_reply, protocol))
+    assert socket_of.queued_bytes() == 0
+    for i in range(3):
+        socket_of.send_now(bytes([i]) * 300_000)
+    waiting = socket_of.queued_bytes()
+    assert 0 < waiting <= 3 * 300_010
+    taken = len(received(peer))
+    transport.doWrite()  # the socket takes what fits now that some was read
+    assert socket_of.queued_bytes() < waiting
+    assert taken > 0
