@@ -61,7 +61,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
     # The Daphne connection, when Daphne serves this socket (collab/daphne_fanout.py).
     daphne: DaphneSocket | None = None
     too_slow_task: asyncio.Task | None = None
-    # COLLAB_SEND_BACKLOG_BYTES: a reader with more than this waiting for it is cut off.
+    # COLLAB_SEND_BACKLOG_BYTES, read once with `daphne` (checked after every relay there).
     max_backlog_bytes = 0
 
     async def __call__(self, scope, receive, send) -> None:
@@ -291,7 +291,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         if self.sender is None:
             self.sender = SocketSender(
                 self.base_send,
-                max_backlog_bytes=self.max_backlog_bytes,
+                max_backlog_bytes=settings.COLLAB["SEND_BACKLOG_BYTES"],
                 on_overflow=self._too_slow,
             )
         self.sender.send({"type": "websocket.send", "bytes": frame})
@@ -301,7 +301,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
             "closing a socket of user %s on %s: %d bytes waiting to be sent",
             self.user_id,
             self.document_id,
-            self.max_backlog_bytes,
+            settings.COLLAB["SEND_BACKLOG_BYTES"],
         )
         self.too_slow_task = asyncio.ensure_future(
             self.close_with(limits.CLOSE_TOO_SLOW, "too far behind; reconnect")

@@ -61,21 +61,19 @@ class DaphneSocket:
         return queued_bytes(self._protocol.transport)
 
 
-# Transports written straight during this turn of the loop (emptied at the next turn).
-_written_this_turn: set = set()
-
-
 def queued_bytes(transport) -> int:
     """What Twisted holds for a connection because its socket would not take it yet: a
     reader that stopped reading (under TLS, the TCP transport beneath the TLS layer)."""
-    if type(transport) is tcp.Server:  # checked after every relay: the common case first
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
     for _ in range(2):
         buffered = getattr(transport, "dataBuffer", None)
         if buffered is not None:
             return len(buffered) - transport.offset + transport._tempDataLen
         transport = getattr(transport, "transport", None)
     return 0
+
+
+# Transports written straight during this turn of the loop (emptied at the next turn).
+_written_this_turn: set = set()
 
 
 def write_now(transport, data: bytes) -> None:
