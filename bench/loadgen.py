@@ -223,21 +223,34 @@ async def _run_worker(specs, ready_queue, go, release, start_at, duration, drain
     return [client.result for client in clients]
 
 
+class Progress:
+    """Whether a count polled now and then has stopped growing for `stall` seconds."""
+
+    def __init__(self, stall: float) -> None:
+        self.stall = stall
+        self.value: object = None
+        self.changed_at = time.monotonic()
+
+    def stalled(self, value) -> bool:
+        now = time.monotonic()
+        if value != self.value:
+            self.value, self.changed_at = value, now
+            return False
+        return now - self.changed_at > self.stall
+
+
 async def readers_finished(readers, drain: float, stall: float = 120.0) -> None:
     """Trace replay: until every reader holds the whole document or has lost its socket, at
     most `drain` seconds, or until `stall` seconds pass in which no reader received anything.
 
     A reader the server closed will not finish, and a server that stopped relaying will not
     start again: waiting out `drain` for them cost each benchmark run minutes per server."""
-    started = time.monotonic()
-    received, received_at = -1, started
-    while (now := time.monotonic()) < started + drain:
+    deadline = time.monotonic() + drain
+    progress = Progress(stall)
+    while time.monotonic() < deadline:
         if all(c.done.is_set() or c.ended.is_set() for c in readers):
             return
-        total = sum(c.result.received_updates for c in readers)
-        if total != received:
-            received, received_at = total, now
-        elif now - received_at > stall:
+        if progress.stalled(sum(c.result.received_updates for c in readers)):
             return
         await asyncio.sleep(0.05)
 

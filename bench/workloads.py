@@ -209,15 +209,14 @@ def _watch_stored(
     """Until the log holds `count` rows; once the clients are gone, only while it grows (a
     typist cut off mid-trace never sent the rest: waiting out `timeout` cost minutes)."""
     deadline = time.time() + timeout
-    stored, stored_at = -1, time.time()
+    progress = loadgen.Progress(stall)
     while time.time() < deadline:
         status, body = server.live.api("GET", f"/api/documents/{room}/versions/", server.token)
         if status == 200 and body["last_seq"] >= count:
             out["at"] = time.time()
             return
-        if status == 200 and body["last_seq"] != stored:
-            stored, stored_at = body["last_seq"], time.time()
-        elif clients_done.is_set() and time.time() - stored_at > stall:
+        stored = body["last_seq"] if status == 200 else progress.value
+        if progress.stalled(stored) and clients_done.is_set():
             return
         time.sleep(0.05)
 
