@@ -361,4 +361,8 @@ def latency_summary(results: list[ClientResult]) -> dict:
 
 
 def default_processes() -> int:
-    return int(os.environ.get("BENCH_LOAD_PROCESSES", "4"))
+    """One generator process per core (BENCH_LOAD_PROCESSES overrides). More runnable
+    processes than cores only preempt each other and the server: on 2 cores, 4 processes
+    doubled the raw relay's p99 at 80 rooms against 2 (docs/benchmarks.md, sixth session)."""
+    default = max(2, os.cpu_count() or 2)
+    return int(os.environ.get("BENCH_LOAD_PROCESSES", default))

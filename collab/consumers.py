@@ -248,7 +248,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
                     return
                 await room.awareness_update(self, update)
             case protocol.QueryAwareness():
-                await room.query_awareness(self)
+                room.query_awareness(self)
             case protocol.Auth():
                 pass  # Clients never send auth messages; ignore like the reference server.
 
@@ -274,7 +274,7 @@ class DocumentConsumer(AsyncWebsocketConsumer):
         )
 
     # The Connection interface rooms use.
-    async def send_frame(self, frame: bytes) -> None:
+    def send_frame(self, frame: bytes) -> None:
         # Under Daphne, straight to the connection, framed once per relay (daphne_fanout).
         # Otherwise AsyncWebsocketConsumer.send without its two layers of dispatch (this
         # runs once per relayed update per socket), and without waiting for a slow reader.

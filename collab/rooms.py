@@ -119,7 +119,7 @@ class Connection(Protocol):
     user_color: str
     role: str
 
-    async def send_frame(self, frame: bytes) -> None: ...
+    def send_frame(self, frame: bytes) -> None: ...
 
     async def close_with(self, code: int, reason: str) -> None: ...
 
@@ -203,8 +203,6 @@ class Room:
         # Accepted client updates not yet sent to local sockets (receive_update does it at
         # once).
         self._unrelayed: list[_Queued] = []
-        # Local sends of relays happen in relay order, one relay at a time.
-        self._relay_lock = asyncio.Lock()
         # Update and commit messages for other processes, in order, sent by one task
         # (_drain_outbox) that merges what queued up while the previous send ran.
         self._outbox: list[dict] = []
@@ -426,10 +424,10 @@ class Room:
         self._client_ids[conn] = set()
         async with self._doc_lock:
             step1 = protocol.sync_step1_message(self.doc)
-        await conn.send_frame(step1)
+        conn.send_frame(step1)
         if self.awareness.states:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
-            await conn.send_frame(protocol.awareness_message(update))
+            conn.send_frame(protocol.awareness_message(update))
 
     async def leave(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -444,7 +442,7 @@ class Room:
         if present:
             self.awareness.remove_awareness_states(present, conn)
             update = self.awareness.encode_awareness_update(present)
-            await self._send_local(protocol.awareness_message(update), exclude=None)
+            self._send_local(protocol.awareness_message(update), exclude=None)
             if self._peers:
                 await self._group_send({"type": "room.awareness", "update": update})
 
@@ -464,7 +462,7 @@ class Room:
                 update = await self._off_loop(diff_safely, self.doc, state_vector)
                 if fresh and len(update) > LARGE_UPDATE_BYTES and not HEAVY_WORK_ON_LOOP:
                     self._full_update = (version, update)
-        await conn.send_frame(protocol.sync_step2_message(update))
+        conn.send_frame(protocol.sync_step2_message(update))
         self._depths_wanted.set()
 
     async def _off_loop(self, work, *args):
@@ -525,11 +523,11 @@ class Room:
                 else:
                     self.accept_update(conn, update, shape=shape)
             except MissingDependencies as exc:
-                await self._request_resync(conn, exc)
+                self._request_resync(conn, exc)
                 return
-        await self._relay_unrelayed()
+        self._relay_unrelayed()
 
-    async def _relay_unrelayed(self) -> None:
+    def _relay_unrelayed(self) -> None:
         """Pass accepted updates on to this process's sockets now, before the commit.
 
         Waiting for the commit would add a database round trip to every keystroke's
@@ -548,7 +546,7 @@ class Room:
             return
         if self._unrelayed:
             entries, self._unrelayed = self._unrelayed, []
-            await self._relay_local(entries)
+            self._relay_local(entries)
 
     async def _claim_written_ids(self, conn: Connection, shape: UpdateShape) -> None:
         """Claim the ids an applicable update writes under that nobody owns yet (raises
@@ -594,7 +592,7 @@ class Room:
             await self._claim_owners(user_id, [client_id])
             self._unsaved_claims.pop(client_id, None)
 
-    async def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
+    def _request_resync(self, conn: Connection, exc: MissingDependencies) -> None:
         """Ask the client for what the room lacks (sync step 1), at most once a second.
 
         The gap is not always the client's: when a relay was lost the room itself lacks
@@ -619,9 +617,9 @@ class Room:
             self._resync_requests[conn] = (first, last, asked)
             return
         self._resync_requests[conn] = (first, now, asked)
-        await conn.send_frame(protocol.sync_step1_message(self.doc))
+        conn.send_frame(protocol.sync_step1_message(self.doc))
 
-    async def _resync_waiting_clients(self) -> None:
+    def _resync_waiting_clients(self) -> None:
         """The room's state advanced: ask clients whose updates had a gap to send again."""
         if not self._resync_waiting:
             return
@@ -629,7 +627,7 @@ class Room:
         frame = protocol.sync_step1_message(self.doc)
         for conn in waiting:
             if conn in self.connections:
-                await conn.send_frame(frame)
+                conn.send_frame(frame)
 
     def accept_update(
         self, conn: Connection, update: bytes, *, shape: UpdateShape | None = None
@@ -736,7 +734,7 @@ class Room:
             return
         encoded = self.awareness.encode_awareness_update(changed)
         # Echo to the sender too: a y-websocket client drops a socket silent for 30 s.
-        await self._send_local(protocol.awareness_message(encoded), exclude=None)
+        self._send_local(protocol.awareness_message(encoded), exclude=None)
         if self._peers:
             await self._group_send({"type": "room.awareness", "update": encoded})
 
@@ -775,19 +773,19 @@ class Room:
             return None
         return update if len(kept) == len(entries) else awareness_update_of(kept)
 
-    async def query_awareness(self, conn: Connection) -> None:
+    def query_awareness(self, conn: Connection) -> None:
         if self.awareness.states:
             update = self.awareness.encode_awareness_update(list(self.awareness.states))
-            await conn.send_frame(protocol.awareness_message(update))
+            conn.send_frame(protocol.awareness_message(update))
 
     # ------------------------------------------------------------------ relay
 
-    async def _send_local(self, frame: bytes, exclude: Connection | None) -> None:
+    def _send_local(self, frame: bytes, exclude: Connection | None) -> None:
         for conn in list(self.connections):
             if conn is exclude:
                 continue
             try:
-                await conn.send_frame(frame)
+                conn.send_frame(frame)
             except Exception:
                 logger.debug("send to a closing connection failed", exc_info=True)
 
@@ -804,20 +802,15 @@ class Room:
             # on reconnect (sync step 1/2 against this process's state or the log).
             logger.warning("group_send failed for %s", self.document_id, exc_info=True)
 
-    async def _relay_local(self, entries: Iterable[_Queued]) -> None:
-        """Send entries not yet sent to this process's sockets, in order."""
-        frames = []
+    def _relay_local(self, entries: Iterable[_Queued]) -> None:
+        """Send entries not yet sent to this process's sockets, in order. Sync: a socket's
+        send only queues, so two relays never interleave."""
         for entry in entries:
-            if entry.relayed:
-                continue
-            entry.relayed = True
-            frames.append((protocol.update_message(entry.pending.data), entry.sender))
-        if frames:
-            async with self._relay_lock:
-                for frame, sender in frames:
-                    await self._send_local(frame, sender)
+            if not entry.relayed:
+                entry.relayed = True
+                self._send_local(protocol.update_message(entry.pending.data), entry.sender)
 
-    async def _share_committed(self, batch: list[_Queued], seqs: tuple[int, int]) -> None:
+    def _share_committed(self, batch: list[_Queued], seqs: tuple[int, int]) -> None:
         """A batch is on disk as log rows ``seqs``: tell other processes, with the updates
         they have not had yet.
 
@@ -854,9 +847,9 @@ class Room:
         if adopted:
             message["adopted"] = True
         self._send_to_peers(message)
-        await self._relay_local(batch)
+        self._relay_local(batch)
 
-    async def _share_uncommitted(self, batch: list[_Queued]) -> None:
+    def _share_uncommitted(self, batch: list[_Queued]) -> None:
         """The database is down: pass the batch on uncommitted and numbered, so collaboration
         goes on across processes and the others write it should this process die first."""
         updates = []
@@ -880,7 +873,7 @@ class Room:
                     "authors": authors,
                 }
             )
-        await self._relay_local(batch)
+        self._relay_local(batch)
 
     def _next_batch(self) -> list[_Queued]:
         """The next rows to write: a prefix of the queue, which is in the order updates
@@ -964,7 +957,7 @@ class Room:
                     )
                     # Keep collaboration going while the database is down; the updates
                     # stay queued (and the room loaded) until a write succeeds.
-                    await self._share_uncommitted(batch)
+                    self._share_uncommitted(batch)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue
@@ -977,7 +970,7 @@ class Room:
                 webhooks.document_changed_soon(self.document_id)
                 for entry in batch:
                     entry.queued = False
-                await self._share_committed(batch, seqs)
+                self._share_committed(batch, seqs)
                 for entry in batch:
                     entry.settled = True  # on disk: not to be adopted or queued again
                 # Counted locally: one less database round trip per batch. Rows written
@@ -1221,9 +1214,9 @@ class Room:
             frames = self._handle_layer_message(message)
             frames += self._apply_held()
         for frame in frames:
-            await self._send_local(frame, exclude=None)
+            self._send_local(frame, exclude=None)
         if frames:
-            await self._resync_waiting_clients()
+            self._resync_waiting_clients()
 
     # ------------------------------------------------------------ anti-entropy
 
@@ -1300,8 +1293,8 @@ class Room:
                 "anti-entropy: applied %d missed updates of %s", len(frames), self.document_id
             )
             for frame in frames:
-                await self._send_local(frame, exclude=None)
-            await self._resync_waiting_clients()
+                self._send_local(frame, exclude=None)
+            self._resync_waiting_clients()
 
     async def _expire_peers(self) -> None:
         deadline = time.monotonic() - _setting("PEER_TIMEOUT", 15.0)
@@ -1332,7 +1325,7 @@ class Room:
                 for cid in peer.client_ids
                 if cid in self.awareness.states and cid not in self._owner_of_client
             ]
-            await self._remove_presence(ghosts)
+            self._remove_presence(ghosts)
 
     async def _expire_awareness(self) -> None:
         # y-protocols: clients renew every 15 s; a state unrenewed for 30 s is outdated.
@@ -1347,9 +1340,9 @@ class Room:
             and cid not in self._owner_of_client
             and now_ms - meta["lastUpdated"] >= timeout_ms
         ]
-        await self._remove_presence(outdated)
+        self._remove_presence(outdated)
 
-    async def _remove_presence(self, client_ids: list[int]) -> None:
+    def _remove_presence(self, client_ids: list[int]) -> None:
         if not client_ids:
             return
         self.awareness.remove_awareness_states(client_ids, "expired")
@@ -1357,7 +1350,7 @@ class Room:
             peer.client_ids.difference_update(client_ids)
         # Same clock, no state: clients remove it (y-protocols applies an equal-clock removal).
         update = self.awareness.encode_awareness_update(client_ids)
-        await self._send_local(protocol.awareness_message(update), exclude=None)
+        self._send_local(protocol.awareness_message(update), exclude=None)
 
     async def _access_changed(self, user_id: int | None) -> None:
         from .selectors import role_of

@@ -20,7 +20,7 @@ class FakeConnection:
         self.role = "owner"
         self.frames = []
 
-    async def send_frame(self, frame):
+    def send_frame(self, frame):
         self.frames.append(frame)
 
     async def close_with(self, code, reason):
