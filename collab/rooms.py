@@ -119,7 +119,8 @@ class Connection(Protocol):
     user_color: str
     role: str
 
-    def send_frame(self, frame: bytes) -> None: ...
+    def send_frame(self, frame: bytes) -> None:
+        """Send or queue ``frame``; never waits (rooms send relays in order without locks)."""
 
     async def close_with(self, code: int, reason: str) -> None: ...
 
@@ -803,8 +804,8 @@ class Room:
             logger.warning("group_send failed for %s", self.document_id, exc_info=True)
 
     def _relay_local(self, entries: Iterable[_Queued]) -> None:
-        """Send entries not yet sent to this process's sockets, in order. Sync: a socket's
-        send only queues, so two relays never interleave."""
+        """Send entries not yet sent to this process's sockets, in order (sends never wait,
+        so two relays cannot interleave)."""
         for entry in entries:
             if not entry.relayed:
                 entry.relayed = True
